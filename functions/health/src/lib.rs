@@ -1,0 +1,89 @@
+//! `GET /health` — can this function reach everything it depends on?
+//!
+//! Checks PostgreSQL (`SELECT 1`), KMS (`DescribeKey` on the wallet key) and DynamoDB
+//! (`DescribeTable` on the ephemeral-state table) concurrently, each within
+//! [`CHECK_TIMEOUT`]. 200 when all answer; 503 naming each failing check otherwise. The
+//! body is a health document rather than problem+json: a degraded dependency is a state
+//! to report, not an error in the request.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::Serialize;
+use shared::ApiError;
+use shared::aws::{aws_sdk_dynamodb, aws_sdk_kms};
+use shared::config::{self, ConfigError, ProcessEnv, Source};
+use shared::db::Database;
+use shared::http::{self, Request, Response};
+
+pub const FUNCTION: &str = "health";
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Clone)]
+pub struct State {
+    db: Database,
+    kms: aws_sdk_kms::Client,
+    kms_key_id: String,
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl State {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv).await
+    }
+
+    pub async fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        let db = Database::from_env(src, "PARLEY_DATABASE_URL")?;
+        let kms_key_id = config::required(src, "PARLEY_KMS_KEY_ID")?;
+        let table = config::required(src, "PARLEY_TABLE_NAME")?;
+        let aws = shared::aws::load().await;
+        Ok(Self { db, kms: shared::aws::kms(&aws), kms_key_id, dynamodb: shared::aws::dynamodb(&aws), table })
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Checks {
+    database: &'static str,
+    kms: &'static str,
+    dynamodb: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct Health {
+    status: &'static str,
+    version: &'static str,
+    function: &'static str,
+    checks: Checks,
+}
+
+pub async fn handle(state: &State, req: Request) -> Response {
+    http::serve(FUNCTION, req, |_| check(state)).await
+}
+
+async fn check(state: &State) -> Result<Response, ApiError> {
+    let (database, kms, dynamodb) = tokio::join!(
+        probe("database", state.db.ping()),
+        probe("kms", state.kms.describe_key().key_id(&state.kms_key_id).send()),
+        probe("dynamodb", state.dynamodb.describe_table().table_name(&state.table).send()),
+    );
+    let checks = Checks { database, kms, dynamodb };
+    let healthy = [checks.database, checks.kms, checks.dynamodb].iter().all(|c| *c == "ok");
+    let (status, code) = if healthy { ("ok", http::StatusCode::OK) } else { ("unavailable", http::StatusCode::SERVICE_UNAVAILABLE) };
+    http::json(code, &Health { status, version: shared::VERSION, function: FUNCTION, checks })
+}
+
+/// "ok", or "unavailable" (logged with its cause) when the call fails or times out.
+async fn probe<T, E: std::fmt::Display>(name: &'static str, call: impl Future<Output = Result<T, E>>) -> &'static str {
+    match tokio::time::timeout(CHECK_TIMEOUT, call).await {
+        Ok(Ok(_)) => "ok",
+        Ok(Err(e)) => {
+            tracing::warn!(check = name, error = %e, "health check failed");
+            "unavailable"
+        }
+        Err(_) => {
+            tracing::warn!(check = name, "health check timed out");
+            "unavailable"
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! `migrate` — applies the embedded schema migrations; invoked once per deploy
+//! (`sam remote invoke MigrateFunction`) and by the local stack scripts.
+//!
+//! Connects as the schema owner (`PARLEY_MIGRATE_DATABASE_URL`), never as an API role.
+//! Idempotent: already-applied migrations are skipped, and a changed applied migration
+//! aborts the run rather than diverging.
+
+use serde::Serialize;
+use shared::config::{self, ConfigError, ProcessEnv, Source};
+
+pub const FUNCTION: &str = "migrate";
+
+#[derive(Clone)]
+pub struct State {
+    url: String,
+}
+
+impl State {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        let url = config::required(src, "PARLEY_MIGRATE_DATABASE_URL")?;
+        if url.parse::<shared::db::PgConfig>().is_err() {
+            return Err(ConfigError::new("PARLEY_MIGRATE_DATABASE_URL", "is not a valid postgres:// URL"));
+        }
+        Ok(Self { url })
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub applied: Vec<String>,
+}
+
+/// Applies pending migrations; the event's content is ignored.
+pub async fn handle(state: &State, _event: lambda_runtime::LambdaEvent<serde_json::Value>) -> Result<Report, lambda_runtime::Error> {
+    run(state).await.map_err(Into::into)
+}
+
+pub async fn run(state: &State) -> Result<Report, String> {
+    let applied = shared::db::migrations::run(&state.url).await?;
+    tracing::info!(function = FUNCTION, count = applied.len(), applied = ?applied, "migrations applied");
+    Ok(Report { applied })
+}

@@ -1,0 +1,270 @@
+//! PostgreSQL: a small pool per Lambda instance and one transaction per request.
+//!
+//! Guarantees:
+//! - nothing connects at init; the first query opens a connection, later ones reuse it;
+//! - every request's work runs in one transaction that first sets `app.user_id` and
+//!   `app.anonymous_session_id` (transaction-local), so row-level security sees exactly the
+//!   caller, and a handler that forgets a `WHERE` still cannot read another caller's rows;
+//! - the transaction opens, sets its context and its statement timeout in one round trip;
+//! - a transaction dropped without `commit` (an early `?`, a panic, a cancelled future) is
+//!   rolled back before its connection can serve anyone else, so no context or half-written
+//!   state leaks between requests;
+//! - TLS roots are compiled in (webpki-roots; RDS Proxy presents a public ACM certificate).
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+
+use tokio_postgres::error::SqlState;
+pub use tokio_postgres::Config as PgConfig;
+pub use tokio_postgres::Row;
+pub use tokio_postgres::types::{ToSql, Type};
+
+use crate::config::{self, ConfigError, Source};
+use crate::error::ApiError;
+use crate::identity::Caller;
+
+/// How long one statement may run before PostgreSQL cancels it.
+const STATEMENT_TIMEOUT_MS: u32 = 5_000;
+
+/// A pool of connections for one database role.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Query(#[from] tokio_postgres::Error),
+}
+
+impl DbError {
+    /// The violated constraint, when this is a unique violation.
+    pub fn unique_violation(&self) -> Option<&str> {
+        match self {
+            DbError::Query(e) => match e.as_db_error() {
+                Some(db) if db.code() == &SqlState::UNIQUE_VIOLATION => db.constraint(),
+                _ => None,
+            },
+            DbError::Unavailable(_) => None,
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(err: DbError) -> Self {
+        match &err {
+            // The server answered with an SQL error: our bug or a constraint we did not map.
+            DbError::Query(e) if e.as_db_error().is_some() => match e.code() {
+                Some(c) if c == &SqlState::QUERY_CANCELED || c == &SqlState::T_R_DEADLOCK_DETECTED || c == &SqlState::T_R_SERIALIZATION_FAILURE => {
+                    ApiError::unavailable("the database").with_source(err)
+                }
+                _ => ApiError::internal().with_source(err),
+            },
+            // No answer: closed connection, network, pool exhausted.
+            _ => ApiError::unavailable("the database").with_source(err),
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for ApiError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        DbError::Query(err).into()
+    }
+}
+
+impl Database {
+    /// A pool for the connection string in `var` (a `postgres://` URL). Pool size comes from
+    /// `PARLEY_DB_POOL_SIZE` (default 2: one Lambda instance serves one request at a time).
+    pub fn from_env(src: &impl Source, var: &str) -> Result<Self, ConfigError> {
+        let url = config::required(src, var)?;
+        let size: usize = config::parsed_or(src, "PARLEY_DB_POOL_SIZE", 2)?;
+        if size == 0 {
+            return Err(ConfigError::new("PARLEY_DB_POOL_SIZE", "must be at least 1"));
+        }
+        Self::connect_lazily(&url, size).map_err(|problem| ConfigError::new(var, problem))
+    }
+
+    /// Builds the pool without opening a connection.
+    pub fn connect_lazily(url: &str, max_size: usize) -> Result<Self, String> {
+        let mut pg: tokio_postgres::Config = url.parse().map_err(|_| "is not a valid postgres:// URL".to_owned())?;
+        if pg.get_connect_timeout().is_none() {
+            pg.connect_timeout(Duration::from_secs(3));
+        }
+        if pg.get_application_name().is_none() {
+            pg.application_name("parley");
+        }
+        let manager = Manager::from_config(pg, tls(), ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(max_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(3)))
+            .create_timeout(Some(Duration::from_secs(5)))
+            .recycle_timeout(Some(Duration::from_secs(1)))
+            .build()
+            .map_err(|e| format!("cannot build a pool: {e}"))?;
+        Ok(Self { pool })
+    }
+
+    async fn connection(&self) -> Result<Object, DbError> {
+        self.pool.get().await.map_err(|e| DbError::Unavailable(e.to_string()))
+    }
+
+    /// Opens the request transaction with the caller's RLS context.
+    pub async fn begin(&self, caller: &Caller) -> Result<Tx, DbError> {
+        self.begin_with(&begin_sql(Some(caller))).await
+    }
+
+    /// Opens a transaction for a webhook or scheduled job (the service role; no caller).
+    pub async fn begin_service(&self) -> Result<Tx, DbError> {
+        self.begin_with(&begin_sql(None)).await
+    }
+
+    /// Runs one statement as the whole request transaction in a single round trip:
+    /// `BEGIN` with the caller's context, the statement and `COMMIT` are pipelined on one
+    /// connection. A failing statement aborts the transaction, and `COMMIT` then rolls it back.
+    pub async fn one_shot(
+        &self,
+        caller: &Caller,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Vec<Row>, DbError> {
+        let conn = self.connection().await?;
+        let begin = begin_sql(Some(caller));
+        let (opened, rows, committed) =
+            tokio::join!(conn.batch_execute(&begin), conn.query_typed(sql, params), conn.batch_execute("COMMIT"));
+        match (opened, committed) {
+            (Ok(()), Ok(())) => Ok(rows?),
+            (Err(e), _) | (_, Err(e)) => {
+                let _ = Object::take(conn);
+                Err(if e.as_db_error().is_some() { DbError::Query(e) } else { DbError::Unavailable(e.to_string()) })
+            }
+        }
+    }
+
+    async fn begin_with(&self, sql: &str) -> Result<Tx, DbError> {
+        let conn = self.connection().await?;
+        if let Err(e) = conn.batch_execute(sql).await {
+            // The connection's state is unknown; never return it to the pool.
+            let _ = Object::take(conn);
+            return Err(if e.as_db_error().is_some() { DbError::Query(e) } else { DbError::Unavailable(e.to_string()) });
+        }
+        Ok(Tx { conn: Some(conn) })
+    }
+
+    /// `SELECT 1` on a pooled connection (health checks).
+    pub async fn ping(&self) -> Result<(), DbError> {
+        let conn = self.connection().await?;
+        conn.batch_execute("SELECT 1").await?;
+        Ok(())
+    }
+}
+
+/// One open transaction. Derefs to the client, so queries read as usual
+/// (`tx.query_typed_one(...)`); prefer the `*_typed` calls, which skip the named prepare
+/// that would pin the connection behind RDS Proxy.
+pub struct Tx {
+    conn: Option<Object>,
+}
+
+impl Tx {
+    pub async fn commit(mut self) -> Result<(), DbError> {
+        let conn = self.conn.take().expect("a Tx holds its connection until it ends");
+        match conn.batch_execute("COMMIT").await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = Object::take(conn);
+                Err(e.into())
+            }
+        }
+    }
+
+    pub async fn rollback(mut self) -> Result<(), DbError> {
+        let conn = self.conn.take().expect("a Tx holds its connection until it ends");
+        if let Err(e) = conn.batch_execute("ROLLBACK").await {
+            let _ = Object::take(conn);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+}
+
+impl Deref for Tx {
+    type Target = tokio_postgres::Client;
+    fn deref(&self) -> &Self::Target {
+        self.conn.as_ref().expect("a Tx holds its connection until it ends")
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        // The connection stays out of the pool until ROLLBACK has run; if it cannot run
+        // (no runtime, broken connection) the connection is closed instead.
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    if conn.batch_execute("ROLLBACK").await.is_err() {
+                        let _ = Object::take(conn);
+                    }
+                });
+            }
+            Err(_) => {
+                let _ = Object::take(conn);
+            }
+        }
+    }
+}
+
+/// `BEGIN` plus the transaction-local settings: the statement timeout always, and the
+/// caller's identity for API requests. The ids are UUIDs we formatted ourselves (hex and
+/// dashes only), so inlining them in a simple-protocol batch is safe, and it saves the round
+/// trip a bound statement would cost.
+fn begin_sql(caller: Option<&Caller>) -> String {
+    let timeout = format!("BEGIN; SELECT set_config('statement_timeout', '{STATEMENT_TIMEOUT_MS}', true)");
+    match caller {
+        None => timeout,
+        Some(c) => {
+            let user = c.user_id.map(|u| u.to_string()).unwrap_or_default();
+            let anon = c.anonymous_session_id.map(|u| u.to_string()).unwrap_or_default();
+            format!("{timeout}, set_config('app.user_id', '{user}', true), set_config('app.anonymous_session_id', '{anon}', true)")
+        }
+    }
+}
+
+fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("aws-lc-rs supports the default TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_postgres_rustls::MakeRustlsConnect::new(config)
+}
+
+/// Versioned schema migrations (`migrations/V<n>__<name>.sql`), embedded in the binary.
+pub mod migrations {
+    refinery::embed_migrations!("../migrations");
+
+    /// Applies every pending migration over a direct connection as the schema owner and
+    /// returns the names applied. Safe to run concurrently: refinery takes a lock.
+    pub async fn run(url: &str) -> Result<Vec<String>, String> {
+        let mut pg: tokio_postgres::Config = url.parse().map_err(|_| "the migration URL is not a valid postgres:// URL".to_owned())?;
+        pg.connect_timeout(std::time::Duration::from_secs(5));
+        let (mut client, connection) = pg.connect(super::tls()).await.map_err(|e| format!("cannot connect: {e}"))?;
+        let driver = tokio::spawn(connection);
+        let report = migrations::runner()
+            .set_abort_divergent(true)
+            .run_async(&mut client)
+            .await
+            .map_err(|e| format!("migration failed: {e}"))?;
+        drop(client);
+        let _ = driver.await;
+        Ok(report.applied_migrations().iter().map(|m| m.to_string()).collect())
+    }
+}

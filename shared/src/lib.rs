@@ -1,0 +1,20 @@
+//! Parley's shared crate: everything two functions would otherwise both write.
+//!
+//! A function's `lib.rs` builds its `State` from these pieces once per cold start and
+//! serves requests through [`http::serve`]. Each module's first doc comment says what it
+//! guarantees.
+
+pub mod aws;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod identity;
+pub mod outbound;
+pub mod runtime;
+pub mod telemetry;
+
+pub use error::{ApiError, FieldError};
+
+/// The version every function reports (`GET /health`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

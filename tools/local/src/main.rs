@@ -1,0 +1,108 @@
+//! `parley-local`: the local stack's command line. See README.md ("Run it locally").
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use parley_local::{registry, router::Router, server::Gateway, template::Template};
+use shared::config::{self, ProcessEnv};
+
+#[derive(Parser)]
+#[command(name = "parley-local", about = "Parley's local stack")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every template route on loopback, calling the handlers in-process.
+    Serve {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
+        /// Write the bound port here once listening (for scripts using port 0).
+        #[arg(long)]
+        port_file: Option<PathBuf>,
+    },
+    /// Print an HS256 user token signed with PARLEY_JWT_SECRET (local development only).
+    Token {
+        /// The user id (`sub`); a new one when omitted.
+        #[arg(long)]
+        user: Option<uuid::Uuid>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl_secs: u64,
+    },
+    /// Apply pending migrations (PARLEY_MIGRATE_DATABASE_URL).
+    Migrate,
+    /// Create the template's DynamoDB tables and KMS keys in the emulator; print their env.
+    Provision,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    shared::telemetry::init();
+    match run(Cli::parse().command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("parley-local: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Serve { addr, port_file } => serve(addr, port_file).await,
+        Command::Token { user, ttl_secs } => {
+            let secret = config::secret(&ProcessEnv, "PARLEY_JWT_SECRET").map_err(|e| e.to_string())?;
+            let issuer = config::required(&ProcessEnv, "PARLEY_JWT_ISSUER").map_err(|e| e.to_string())?;
+            let audience = config::required(&ProcessEnv, "PARLEY_JWT_AUDIENCE").map_err(|e| e.to_string())?;
+            let user = user.unwrap_or_else(uuid::Uuid::now_v7);
+            println!("{}", shared::identity::mint_user_token(&secret, &issuer, &audience, user, Duration::from_secs(ttl_secs)));
+            Ok(())
+        }
+        Command::Migrate => {
+            let state = migrate::State::from_env().await.map_err(|e| e.to_string())?;
+            let report = migrate::run(&state).await?;
+            eprintln!("migrations applied: {}", if report.applied.is_empty() { "none pending".to_owned() } else { report.applied.join(", ") });
+            Ok(())
+        }
+        Command::Provision => {
+            let template = Template::load(&parley_local::template_path())?;
+            let aws = shared::aws::load().await;
+            for (k, v) in parley_local::provision::provision(&template, &aws).await? {
+                println!("{k}={v}");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(addr: SocketAddr, port_file: Option<PathBuf>) -> Result<(), String> {
+    let path = parley_local::template_path();
+    let template = Template::load(&path)?;
+    let router = Router::from_template(&template);
+    let handlers = registry::build_all(router.entries().iter().map(|e| e.function.as_str())).await?;
+    let openapi = std::fs::read_to_string(path.with_file_name("openapi.yaml")).ok();
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    if let Some(file) = port_file {
+        std::fs::write(&file, bound.port().to_string()).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    }
+    eprintln!("parley-local: serving {} routes on http://{bound}", router.entries().len());
+    Gateway::new(router, handlers, openapi).serve(listener, shutdown_signal()).await;
+    eprintln!("parley-local: stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("can install a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,121 @@
+//! The local gateway: one HTTP/1.1 server on loopback that routes by the template, turns
+//! each request into an API Gateway v2 event and calls the function's handler in-process.
+//!
+//! Like API Gateway: unknown routes are 404 (here as problem+json), bodies over 10 MB are
+//! 413, and the handler's response is returned as-is. It also serves the OpenAPI document
+//! at `/openapi.yaml`.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming as HyperBody};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use lambda_http::Body;
+use shared::ApiError;
+use tokio::net::TcpListener;
+
+use crate::event::{self, Incoming};
+use crate::registry::Handler;
+use crate::router::Router;
+
+/// API Gateway's payload limit.
+const MAX_BODY: usize = 10 * 1024 * 1024;
+
+pub struct Gateway {
+    router: Router,
+    handlers: BTreeMap<String, Handler>,
+    openapi: Option<String>,
+}
+
+impl Gateway {
+    pub fn new(router: Router, handlers: BTreeMap<String, Handler>, openapi: Option<String>) -> Arc<Self> {
+        Arc::new(Self { router, handlers, openapi })
+    }
+
+    /// Serves until `shutdown` resolves.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
+                },
+                () = &mut shutdown => return,
+            };
+            let gateway = self.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| {
+                    let gateway = gateway.clone();
+                    async move { Ok::<_, Infallible>(gateway.dispatch(req, peer).await) }
+                });
+                if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                    tracing::debug!(error = %e, "connection closed with an error");
+                }
+            });
+        }
+    }
+
+    async fn dispatch(&self, req: hyper::Request<HyperBody>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
+        let request_id = uuid::Uuid::now_v7().to_string();
+        let (parts, body) = req.into_parts();
+        let path = parts.uri.path().to_owned();
+        let method = parts.method.as_str().to_owned();
+
+        if method == "GET" && path == "/openapi.yaml" {
+            if let Some(spec) = &self.openapi {
+                return hyper::Response::builder()
+                    .header("content-type", "application/yaml")
+                    .body(Full::new(Bytes::from(spec.clone())))
+                    .expect("static response");
+            }
+        }
+        let Some(found) = self.router.find(&method, &path) else {
+            return problem(&ApiError::not_found(format!("no route for {method} {path}")), &request_id);
+        };
+        let body = match Limited::new(body, MAX_BODY).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return problem(&ApiError::payload_too_large("the body exceeds 10 MB"), &request_id),
+        };
+        let route_key = found.entry.route.key();
+        let incoming = Incoming {
+            route_key: &route_key,
+            method: &method,
+            path: &path,
+            raw_query: parts.uri.query().unwrap_or_default(),
+            headers: &parts.headers,
+            body: &body,
+            path_params: &found.params,
+            request_id: &request_id,
+            source_ip: &peer.ip().to_string(),
+        };
+        let request = match event::to_request(&event::v2_event(&incoming)) {
+            Ok(r) => r,
+            Err(e) => return problem(&ApiError::bad_request(e), &request_id),
+        };
+        let handler = &self.handlers[&found.entry.function];
+        to_hyper(handler(request).await)
+    }
+}
+
+fn problem(err: &ApiError, request_id: &str) -> hyper::Response<Full<Bytes>> {
+    let mut resp = to_hyper(shared::http::problem_response(err, request_id));
+    resp.headers_mut().insert("x-request-id", request_id.parse().expect("uuid is a valid header"));
+    resp
+}
+
+fn to_hyper(resp: shared::http::Response) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = resp.into_parts();
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(s) => Bytes::from(s),
+        Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    hyper::Response::from_parts(parts, Full::new(bytes))
+}
