@@ -62,10 +62,9 @@ pub fn optional(src: &impl Source, name: &str) -> Option<String> {
 pub fn parsed_or<T: FromStr>(src: &impl Source, name: &str, default: T) -> Result<T, ConfigError> {
     match optional(src, name) {
         None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| ConfigError::new(name, format!("is not a valid {}", short_type_name::<T>()))),
+        Some(v) => {
+            v.trim().parse().map_err(|_| ConfigError::new(name, format!("is not a valid {}", short_type_name::<T>())))
+        }
     }
 }
 

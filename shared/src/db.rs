@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 
-use tokio_postgres::error::SqlState;
 pub use tokio_postgres::Config as PgConfig;
 pub use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
 pub use tokio_postgres::types::{ToSql, Type};
 
 use crate::config::{self, ConfigError, Source};
@@ -35,13 +35,33 @@ pub struct Database {
     pool: Pool,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum DbError {
-    #[error("database unavailable: {0}")]
     Unavailable(String),
-    #[error(transparent)]
-    Query(#[from] tokio_postgres::Error),
+    Query(tokio_postgres::Error),
 }
+
+impl From<tokio_postgres::Error> for DbError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        DbError::Query(e)
+    }
+}
+
+/// Says what went wrong with the SQLSTATE and the server's message — never its `DETAIL`,
+/// which can quote row values (an email in a unique-violation detail, say).
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbError::Unavailable(why) => write!(f, "database unavailable: {why}"),
+            DbError::Query(e) => match e.as_db_error() {
+                Some(db) => write!(f, "database error {}: {}", db.code().code(), db.message()),
+                None => write!(f, "database connection error: {e}"),
+            },
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
 
 impl DbError {
     /// The violated constraint, when this is a unique violation.
@@ -61,7 +81,11 @@ impl From<DbError> for ApiError {
         match &err {
             // The server answered with an SQL error: our bug or a constraint we did not map.
             DbError::Query(e) if e.as_db_error().is_some() => match e.code() {
-                Some(c) if c == &SqlState::QUERY_CANCELED || c == &SqlState::T_R_DEADLOCK_DETECTED || c == &SqlState::T_R_SERIALIZATION_FAILURE => {
+                Some(c)
+                    if c == &SqlState::QUERY_CANCELED
+                        || c == &SqlState::T_R_DEADLOCK_DETECTED
+                        || c == &SqlState::T_R_SERIALIZATION_FAILURE =>
+                {
                     ApiError::unavailable("the database").with_source(err)
                 }
                 _ => ApiError::internal().with_source(err),
@@ -152,7 +176,11 @@ impl Database {
         if let Err(e) = conn.batch_execute(sql).await {
             // The connection's state is unknown; never return it to the pool.
             let _ = Object::take(conn);
-            return Err(if e.as_db_error().is_some() { DbError::Query(e) } else { DbError::Unavailable(e.to_string()) });
+            return Err(if e.as_db_error().is_some() {
+                DbError::Query(e)
+            } else {
+                DbError::Unavailable(e.to_string())
+            });
         }
         Ok(Tx { conn: Some(conn) })
     }
@@ -232,7 +260,9 @@ fn begin_sql(caller: Option<&Caller>) -> String {
         Some(c) => {
             let user = c.user_id.map(|u| u.to_string()).unwrap_or_default();
             let anon = c.anonymous_session_id.map(|u| u.to_string()).unwrap_or_default();
-            format!("{timeout}, set_config('app.user_id', '{user}', true), set_config('app.anonymous_session_id', '{anon}', true)")
+            format!(
+                "{timeout}, set_config('app.user_id', '{user}', true), set_config('app.anonymous_session_id', '{anon}', true)"
+            )
         }
     }
 }
@@ -254,7 +284,8 @@ pub mod migrations {
     /// Applies every pending migration over a direct connection as the schema owner and
     /// returns the names applied. Safe to run concurrently: refinery takes a lock.
     pub async fn run(url: &str) -> Result<Vec<String>, String> {
-        let mut pg: tokio_postgres::Config = url.parse().map_err(|_| "the migration URL is not a valid postgres:// URL".to_owned())?;
+        let mut pg: tokio_postgres::Config =
+            url.parse().map_err(|_| "the migration URL is not a valid postgres:// URL".to_owned())?;
         pg.connect_timeout(std::time::Duration::from_secs(5));
         let (mut client, connection) = pg.connect(super::tls()).await.map_err(|e| format!("cannot connect: {e}"))?;
         let driver = tokio::spawn(connection);

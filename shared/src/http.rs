@@ -94,7 +94,7 @@ pub fn problem_response(err: &ApiError, request_id: &str) -> Response {
     } else {
         tracing::info!(status = err.status.as_u16(), problem = err.slug, "request refused");
     }
-    let body = serde_json::to_vec(&err.problem(request_id)).expect("a problem document always serializes");
+    let body = serde_json::to_string(&err.problem(request_id)).expect("a problem document always serializes");
     let mut builder = http::Response::builder()
         .status(err.status)
         .header(header::CONTENT_TYPE, PROBLEM_JSON)
@@ -105,9 +105,10 @@ pub fn problem_response(err: &ApiError, request_id: &str) -> Response {
     builder.body(Body::from(body)).expect("static headers are valid")
 }
 
-/// A JSON response with `status`.
+/// A JSON response with `status`. The body is text, so API Gateway passes it through
+/// rather than base64-encoding it.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Response, ApiError> {
-    let body = serde_json::to_vec(value).map_err(|e| ApiError::internal().with_source(e))?;
+    let body = serde_json::to_string(value).map_err(|e| ApiError::internal().with_source(e))?;
     Ok(http::Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
@@ -246,5 +247,12 @@ mod tests {
         assert_eq!(resp.status(), StatusCode::NOT_FOUND);
         assert!(resp.headers().contains_key("x-request-id"));
         assert_eq!(resp.headers()["content-type"], PROBLEM_JSON);
+        assert!(matches!(resp.body(), Body::Text(_)), "JSON must travel as text, not base64");
+    }
+
+    #[test]
+    fn a_json_response_is_a_text_body() {
+        let resp = json(StatusCode::OK, &serde_json::json!({"a": 1})).unwrap();
+        assert!(matches!(resp.body(), Body::Text(t) if t == r#"{"a":1}"#));
     }
 }

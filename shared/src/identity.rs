@@ -58,7 +58,8 @@ impl Caller {
 
     /// The signed-in user, or 401.
     pub fn require_user(self) -> Result<Uuid, ApiError> {
-        self.user_id.ok_or_else(|| ApiError::unauthorized("this endpoint needs a signed-in user (Authorization: Bearer)"))
+        self.user_id
+            .ok_or_else(|| ApiError::unauthorized("this endpoint needs a signed-in user (Authorization: Bearer)"))
     }
 }
 
@@ -114,26 +115,32 @@ impl Identity {
         let issuer = config::required(src, "PARLEY_JWT_ISSUER")?;
         let audience = config::required(src, "PARLEY_JWT_AUDIENCE")?;
         let anon_secret = config::secret(src, "PARLEY_ANON_TOKEN_SECRET")?;
-        let (user_keys, algorithms) = match (config::optional(src, "PARLEY_JWT_SECRET"), config::optional(src, "PARLEY_JWT_JWKS_URL")) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::new("PARLEY_JWT_JWKS_URL", "cannot be set together with PARLEY_JWT_SECRET; choose one"));
-            }
-            (Some(_), None) => {
-                let secret = config::secret(src, "PARLEY_JWT_SECRET")?;
-                if secret == anon_secret {
-                    return Err(ConfigError::new("PARLEY_ANON_TOKEN_SECRET", "must differ from PARLEY_JWT_SECRET"));
+        let (user_keys, algorithms) =
+            match (config::optional(src, "PARLEY_JWT_SECRET"), config::optional(src, "PARLEY_JWT_JWKS_URL")) {
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::new(
+                        "PARLEY_JWT_JWKS_URL",
+                        "cannot be set together with PARLEY_JWT_SECRET; choose one",
+                    ));
                 }
-                (UserKeys::Hs256(DecodingKey::from_secret(&secret)), vec![Algorithm::HS256])
-            }
-            (None, Some(url)) => {
-                let is_local = url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost");
-                if !url.starts_with("https://") && !is_local {
-                    return Err(ConfigError::new("PARLEY_JWT_JWKS_URL", "must be an https:// URL"));
+                (Some(_), None) => {
+                    let secret = config::secret(src, "PARLEY_JWT_SECRET")?;
+                    if secret == anon_secret {
+                        return Err(ConfigError::new("PARLEY_ANON_TOKEN_SECRET", "must differ from PARLEY_JWT_SECRET"));
+                    }
+                    (UserKeys::Hs256(DecodingKey::from_secret(&secret)), vec![Algorithm::HS256])
                 }
-                (UserKeys::Jwks(JwksCache::new(url)), vec![Algorithm::RS256, Algorithm::ES256])
-            }
-            (None, None) => return Err(ConfigError::new("PARLEY_JWT_SECRET", "is not set (or set PARLEY_JWT_JWKS_URL)")),
-        };
+                (None, Some(url)) => {
+                    let is_local = url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost");
+                    if !url.starts_with("https://") && !is_local {
+                        return Err(ConfigError::new("PARLEY_JWT_JWKS_URL", "must be an https:// URL"));
+                    }
+                    (UserKeys::Jwks(JwksCache::new(url)), vec![Algorithm::RS256, Algorithm::ES256])
+                }
+                (None, None) => {
+                    return Err(ConfigError::new("PARLEY_JWT_SECRET", "is not set (or set PARLEY_JWT_JWKS_URL)"));
+                }
+            };
         let mut user_validation = Validation::new(algorithms[0]);
         user_validation.algorithms = algorithms;
         user_validation.set_issuer(&[issuer]);
@@ -188,7 +195,8 @@ impl Identity {
             caller.user_id = Some(self.verify_user(token).await?);
         }
         if let Some(value) = req.headers().get(ANONYMOUS_HEADER) {
-            let token = value.to_str().map_err(|_| ApiError::unauthorized("the anonymous session token is malformed"))?;
+            let token =
+                value.to_str().map_err(|_| ApiError::unauthorized("the anonymous session token is malformed"))?;
             caller.anonymous_session_id = Some(self.verify_anonymous(token.trim())?);
         }
         Ok(caller)
@@ -209,7 +217,8 @@ impl Identity {
             tracing::info!(reason = ?e.kind(), "user token refused");
             invalid_user_token()
         })?;
-        Uuid::parse_str(&data.claims.sub).map_err(|_| ApiError::unauthorized("the user token's subject is not a user id"))
+        Uuid::parse_str(&data.claims.sub)
+            .map_err(|_| ApiError::unauthorized("the user token's subject is not a user id"))
     }
 
     fn verify_anonymous(&self, token: &str) -> Result<Uuid, ApiError> {
@@ -280,7 +289,8 @@ pub fn mint_user_token(secret: &[u8], issuer: &str, audience: &str, user_id: Uui
         exp: i64,
     }
     let now = Utc::now().timestamp();
-    let claims = Claims { sub: user_id.to_string(), iss: issuer, aud: audience, iat: now, exp: now + ttl.as_secs() as i64 };
+    let claims =
+        Claims { sub: user_id.to_string(), iss: issuer, aud: audience, iat: now, exp: now + ttl.as_secs() as i64 };
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
         .expect("HS256 signing of a small claim set cannot fail")
 }
@@ -328,13 +338,15 @@ mod tests {
     fn user_token(secret: &str, iss: &str, aud: &str, ttl_secs: i64, sub: &str) -> String {
         let now = Utc::now().timestamp();
         let claims = serde_json::json!({"sub": sub, "iss": iss, "aud": aud, "iat": now, "exp": now + ttl_secs});
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
+            .unwrap()
     }
 
     #[tokio::test]
     async fn a_valid_user_token_identifies_the_user() {
         let id = Uuid::now_v7();
-        let token = mint_user_token(JWT_SECRET.as_bytes(), "https://issuer.test", "parley-api", id, Duration::from_secs(60));
+        let token =
+            mint_user_token(JWT_SECRET.as_bytes(), "https://issuer.test", "parley-api", id, Duration::from_secs(60));
         let caller = identity().caller(&request(&[("authorization", &format!("Bearer {token}"))])).await.unwrap();
         assert_eq!(caller, Caller::user(id));
     }
@@ -357,13 +369,25 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_signed_with_another_key_is_refused() {
-        let token = user_token("another-secret-of-sufficient-length-000", "https://issuer.test", "parley-api", 60, &Uuid::now_v7().to_string());
+        let token = user_token(
+            "another-secret-of-sufficient-length-000",
+            "https://issuer.test",
+            "parley-api",
+            60,
+            &Uuid::now_v7().to_string(),
+        );
         assert_eq!(identity().verify_user(&token).await.unwrap_err().status, 401);
     }
 
     #[tokio::test]
     async fn a_tampered_token_is_refused() {
-        let token = mint_user_token(JWT_SECRET.as_bytes(), "https://issuer.test", "parley-api", Uuid::now_v7(), Duration::from_secs(60));
+        let token = mint_user_token(
+            JWT_SECRET.as_bytes(),
+            "https://issuer.test",
+            "parley-api",
+            Uuid::now_v7(),
+            Duration::from_secs(60),
+        );
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         let forged = serde_json::json!({"sub": Uuid::now_v7(), "iss": "https://issuer.test", "aud": "parley-api", "exp": 4102444800i64});
         parts[1] = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, forged.to_string());
@@ -415,7 +439,10 @@ mod tests {
 
     #[test]
     fn a_plain_http_jwks_url_is_refused_outside_loopback() {
-        let err = Identity::from_env(&env(&[("PARLEY_JWT_SECRET", ""), ("PARLEY_JWT_JWKS_URL", "http://idp.example/jwks")])).err().unwrap();
+        let err =
+            Identity::from_env(&env(&[("PARLEY_JWT_SECRET", ""), ("PARLEY_JWT_JWKS_URL", "http://idp.example/jwks")]))
+                .err()
+                .unwrap();
         assert_eq!(err.name, "PARLEY_JWT_JWKS_URL");
     }
 }

@@ -67,7 +67,8 @@ pub async fn send_with_retry(
 pub fn backoff(attempt: u32) -> Duration {
     let cap = BASE_BACKOFF.saturating_mul(1 << attempt.saturating_sub(1).min(10));
     // Jitter from the clock's low bits is enough to de-synchronise retries; no crypto needed.
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     cap.mul_f64(f64::from(nanos % 1000) / 1000.0)
 }
 

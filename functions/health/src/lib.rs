@@ -69,7 +69,8 @@ async fn check(state: &State) -> Result<Response, ApiError> {
     );
     let checks = Checks { database, kms, dynamodb };
     let healthy = [checks.database, checks.kms, checks.dynamodb].iter().all(|c| *c == "ok");
-    let (status, code) = if healthy { ("ok", http::StatusCode::OK) } else { ("unavailable", http::StatusCode::SERVICE_UNAVAILABLE) };
+    let (status, code) =
+        if healthy { ("ok", http::StatusCode::OK) } else { ("unavailable", http::StatusCode::SERVICE_UNAVAILABLE) };
     http::json(code, &Health { status, version: shared::VERSION, function: FUNCTION, checks })
 }
 

@@ -35,7 +35,10 @@ pub struct Report {
 }
 
 /// Applies pending migrations; the event's content is ignored.
-pub async fn handle(state: &State, _event: lambda_runtime::LambdaEvent<serde_json::Value>) -> Result<Report, lambda_runtime::Error> {
+pub async fn handle(
+    state: &State,
+    _event: lambda_runtime::LambdaEvent<serde_json::Value>,
+) -> Result<Report, lambda_runtime::Error> {
     run(state).await.map_err(Into::into)
 }
 

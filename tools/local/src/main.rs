@@ -62,13 +62,19 @@ async fn run(command: Command) -> Result<(), String> {
             let issuer = config::required(&ProcessEnv, "PARLEY_JWT_ISSUER").map_err(|e| e.to_string())?;
             let audience = config::required(&ProcessEnv, "PARLEY_JWT_AUDIENCE").map_err(|e| e.to_string())?;
             let user = user.unwrap_or_else(uuid::Uuid::now_v7);
-            println!("{}", shared::identity::mint_user_token(&secret, &issuer, &audience, user, Duration::from_secs(ttl_secs)));
+            println!(
+                "{}",
+                shared::identity::mint_user_token(&secret, &issuer, &audience, user, Duration::from_secs(ttl_secs))
+            );
             Ok(())
         }
         Command::Migrate => {
             let state = migrate::State::from_env().await.map_err(|e| e.to_string())?;
             let report = migrate::run(&state).await?;
-            eprintln!("migrations applied: {}", if report.applied.is_empty() { "none pending".to_owned() } else { report.applied.join(", ") });
+            eprintln!(
+                "migrations applied: {}",
+                if report.applied.is_empty() { "none pending".to_owned() } else { report.applied.join(", ") }
+            );
             Ok(())
         }
         Command::Provision => {
@@ -100,7 +106,8 @@ async fn serve(addr: SocketAddr, port_file: Option<PathBuf>) -> Result<(), Strin
 }
 
 async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("can install a SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("can install a SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

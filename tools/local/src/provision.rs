@@ -52,7 +52,9 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, table: &Table) -> Resul
         keys.push((range, KeyType::Range));
     }
     for (name, kind) in keys {
-        req = req.key_schema(KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(|e| e.to_string())?);
+        req = req.key_schema(
+            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(|e| e.to_string())?,
+        );
     }
     match req.send().await {
         Ok(_) => {}
@@ -63,7 +65,13 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, table: &Table) -> Resul
         client
             .update_time_to_live()
             .table_name(&table.name)
-            .time_to_live_specification(TimeToLiveSpecification::builder().attribute_name(attr).enabled(true).build().map_err(|e| e.to_string())?)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(attr)
+                    .enabled(true)
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            )
             .send()
             .await
             .map_err(|e| format!("cannot enable TTL on {}: {}", table.name, shared::aws::describe(&e)))?;

@@ -54,7 +54,11 @@ pub async fn build_all<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<B
                 handlers.insert(name.to_owned(), h);
             }
             Some(Err(e)) => return Err(format!("{name}: configuration error: {e}")),
-            None => return Err(format!("functions/{name} has a route in the template but no handler in tools/local/src/registry.rs")),
+            None => {
+                return Err(format!(
+                    "functions/{name} has a route in the template but no handler in tools/local/src/registry.rs"
+                ));
+            }
         }
     }
     Ok(handlers)

@@ -95,8 +95,12 @@ fn function(id: &str, props: Option<&Value>) -> Result<Function, String> {
                 continue;
             }
             let ep = event.get("Properties").ok_or_else(|| format!("{id}.{event_id:?} has no Properties"))?;
-            let method = ep.get("Method").and_then(Value::as_str).ok_or_else(|| format!("{id}: an HttpApi event has no Method"))?;
-            let path = ep.get("Path").and_then(Value::as_str).ok_or_else(|| format!("{id}: an HttpApi event has no Path"))?;
+            let method = ep
+                .get("Method")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("{id}: an HttpApi event has no Method"))?;
+            let path =
+                ep.get("Path").and_then(Value::as_str).ok_or_else(|| format!("{id}: an HttpApi event has no Path"))?;
             routes.push(Route { method: method.to_ascii_uppercase(), path: path.to_owned() });
         }
     }
@@ -126,9 +130,11 @@ fn table(id: &str, props: Option<&Value>) -> Result<Table, String> {
     let props = props.ok_or_else(|| format!("{id} has no Properties"))?;
     let name = match props.get("TableName") {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Tagged(t)) if t.tag.to_string() == "!Sub" => {
-            t.value.as_str().ok_or_else(|| format!("{id}: TableName !Sub is not a string"))?.replace("${Stage}", LOCAL_STAGE)
-        }
+        Some(Value::Tagged(t)) if t.tag.to_string() == "!Sub" => t
+            .value
+            .as_str()
+            .ok_or_else(|| format!("{id}: TableName !Sub is not a string"))?
+            .replace("${Stage}", LOCAL_STAGE),
         _ => format!("parley-{LOCAL_STAGE}-{id}"),
     };
     let mut hash_key = None;

@@ -1,0 +1,212 @@
+# shellcheck shell=bash
+# Shared by scripts/up.sh (make up) and scripts/test.sh (make test): install what is
+# missing, start and stop a throwaway PostgreSQL cluster and the moto AWS emulator, and
+# write the stack's environment file. Nothing here needs an AWS account or the internet
+# beyond the package registries.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LOCAL="$ROOT/.local"
+VENV="$LOCAL/venv"
+mkdir -p "$LOCAL"
+
+# Local-only identity secrets. They sign tokens for a stack bound to 127.0.0.1 and are
+# refused nowhere only because nothing outside this machine trusts them. Never deploy them.
+LOCAL_JWT_SECRET="local-only-user-jwt-secret-never-deploy-0001"
+LOCAL_ANON_SECRET="local-only-anonymous-secret-never-deploy-0001"
+LOCAL_JWT_ISSUER="http://127.0.0.1/parley-local"
+LOCAL_JWT_AUDIENCE="parley-local"
+# Role passwords of the throwaway cluster (it listens on 127.0.0.1 only).
+PG_SUPER_PASSWORD="postgres-local"
+PG_APP_PASSWORD="parley-app-local"
+PG_SERVICE_PASSWORD="parley-service-local"
+
+say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else die "need root to run: $*"; fi
+}
+
+# --- PostgreSQL -----------------------------------------------------------------------
+
+find_pg_bin() {
+  if command -v pg_ctl >/dev/null && command -v initdb >/dev/null && command -v postgres >/dev/null; then
+    dirname "$(readlink -f "$(command -v pg_ctl)")"
+    return
+  fi
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$d" ] && [ -x "$d/pg_ctl" ] && echo "$d"
+}
+
+ensure_postgres() {
+  PG_BIN=$(find_pg_bin || true)
+  if [ -z "$PG_BIN" ]; then
+    if command -v apt-get >/dev/null; then
+      say "installing PostgreSQL server from Debian packages"
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql postgresql-client
+      PG_BIN=$(find_pg_bin || true)
+    else
+      die "PostgreSQL server not found and apt-get is unavailable: install PostgreSQL 14 or newer (pg_ctl, initdb, postgres, psql) and re-run"
+    fi
+  fi
+  [ -n "$PG_BIN" ] || die "PostgreSQL was installed but pg_ctl is not on PATH nor in /usr/lib/postgresql/*/bin"
+  PSQL="$PG_BIN/psql"
+  [ -x "$PSQL" ] || PSQL=$(command -v psql) || die "psql not found"
+}
+
+# PostgreSQL refuses to run as root; as root we run it as the 'postgres' user.
+pg_run() {
+  if [ "$(id -u)" -eq 0 ]; then
+    id postgres >/dev/null 2>&1 || as_root useradd --system --no-create-home --shell /usr/sbin/nologin postgres
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# pg_data_dir NAME: a data directory the server's user can reach; under .local/ when it
+# can, else (a checkout under a private home directory, as root) under /tmp.
+pg_data_dir() {
+  local dir="$LOCAL/$1"
+  if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$LOCAL" 2>/dev/null; then
+    dir="/tmp/parley-$(printf '%s' "$ROOT" | md5sum | cut -c1-8)/$1"
+  fi
+  echo "$dir"
+}
+
+# pg_start DATA_DIR PORT: creates the cluster on first use, then starts it.
+pg_start() {
+  local data=$1 port=$2
+  mkdir -p "$data"
+  [ "$(id -u)" -eq 0 ] && chown postgres "$data" && chmod 700 "$data"
+  if [ ! -f "$data/PG_VERSION" ]; then
+    say "creating a throwaway PostgreSQL cluster in $data"
+    local pwfile; pwfile=$(mktemp)
+    printf '%s\n' "$PG_SUPER_PASSWORD" > "$pwfile"; chmod 644 "$pwfile"
+    pg_run "$PG_BIN/initdb" -D "$data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+      --pwfile="$pwfile" -E UTF8 --locale=C.UTF-8 >"$data.initdb.log" 2>&1 \
+      || { rm -f "$pwfile"; cat "$data.initdb.log" >&2; die "initdb failed"; }
+    rm -f "$pwfile"
+  fi
+  # A throwaway cluster: durability off for speed; loopback only.
+  pg_run "$PG_BIN/pg_ctl" -D "$data" -l "$data/server.log" -w -t 30 \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $data -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    start >/dev/null || { tail -n 20 "$data/server.log" >&2; die "PostgreSQL did not start on port $port"; }
+  PG_DATA=$data PG_PORT=$port
+  pg_psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'parley'" | grep -q 1 \
+    || pg_psql -d postgres -c "CREATE DATABASE parley" >/dev/null
+}
+
+pg_psql() { pg_run "$PSQL" -h "$PG_DATA" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
+
+pg_stop() {
+  local data=$1
+  [ -f "$data/postmaster.pid" ] && pg_run "$PG_BIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# Gives the migration-created roles a login on the local cluster.
+pg_enable_logins() {
+  pg_psql -d parley -c "ALTER ROLE parley_app WITH LOGIN PASSWORD '$PG_APP_PASSWORD'" \
+    -c "ALTER ROLE parley_service WITH LOGIN PASSWORD '$PG_SERVICE_PASSWORD'" >/dev/null
+}
+
+# --- moto (KMS, DynamoDB) and Python tools ---------------------------------------------
+
+ensure_venv() {
+  local req="$ROOT/infra/requirements-local.txt" stamp="$VENV/.requirements.sha256"
+  local want; want=$(sha256sum "$req" | cut -d' ' -f1)
+  if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return; fi
+  command -v python3 >/dev/null || { command -v apt-get >/dev/null && as_root apt-get install -y -q python3 python3-venv; } \
+    || die "python3 is required: install Python 3.9+ with the venv module"
+  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    command -v apt-get >/dev/null || die "python3's venv module is missing: install python3-venv"
+    say "installing python3-venv from Debian packages"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
+  fi
+  say "installing moto[server] and cfn-lint into $VENV"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$req"
+  echo "$want" > "$stamp"
+}
+
+# moto_start PORT LOGFILE: the emulator for KMS and DynamoDB on loopback.
+moto_start() {
+  local port=$1 log=$2
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  MOTO_PID=$!
+  wait_port "$port" 30 || { tail -n 20 "$log" >&2; die "moto did not start on port $port"; }
+}
+
+# --- Rust tools ---------------------------------------------------------------------
+
+ensure_nextest() {
+  cargo nextest --version >/dev/null 2>&1 && return
+  say "installing cargo-nextest from crates.io"
+  cargo install --locked cargo-nextest
+}
+
+# --- helpers ----------------------------------------------------------------------------
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# wait_port PORT SECONDS
+wait_port() {
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+kill_pidfile() {
+  local f=$1
+  [ -f "$f" ] || return 0
+  local pid; pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+# write_env FILE HTTP_PORT MOTO_PORT: the stack's settings, shell-sourceable.
+write_env() {
+  local file=$1 http_port=$2 moto_port=$3
+  local db="127.0.0.1:$PG_PORT/parley"
+  cat >"$file" <<ENV
+# Parley local stack - generated by scripts/lib.sh; source it: . $file
+export PARLEY_URL=http://127.0.0.1:$http_port
+export DATABASE_URL=postgres://parley_app:$PG_APP_PASSWORD@$db
+export PARLEY_DATABASE_URL=postgres://parley_app:$PG_APP_PASSWORD@$db
+export PARLEY_SERVICE_DATABASE_URL=postgres://parley_service:$PG_SERVICE_PASSWORD@$db
+export PARLEY_MIGRATE_DATABASE_URL=postgres://postgres:$PG_SUPER_PASSWORD@$db
+export AWS_ENDPOINT_URL=http://127.0.0.1:$moto_port
+export AWS_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=local
+export AWS_SECRET_ACCESS_KEY=local
+export PARLEY_JWT_SECRET=$LOCAL_JWT_SECRET
+export PARLEY_JWT_ISSUER=$LOCAL_JWT_ISSUER
+export PARLEY_JWT_AUDIENCE=$LOCAL_JWT_AUDIENCE
+export PARLEY_ANON_TOKEN_SECRET=$LOCAL_ANON_SECRET
+export PARLEY_LOG=\${PARLEY_LOG:-info}
+ENV
+}
+
+# stack_prepare ENV_FILE: migrations, role logins, then the template's tables and keys.
+stack_prepare() {
+  local file=$1 bin=$2
+  # shellcheck disable=SC1090
+  . "$file"
+  "$bin" migrate
+  pg_enable_logins
+  "$bin" provision | sed 's/^/export /' >>"$file"
+  # shellcheck disable=SC1090
+  . "$file"
+}

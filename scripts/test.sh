@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# `make test`: every test in the workspace against a stack of its own - a fresh
+# PostgreSQL cluster, moto and the local gateway, each on a free port - torn down even
+# when tests fail. Also lints the SAM template and checks formatting. Exits non-zero on
+# any failure.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+ensure_postgres
+ensure_venv
+ensure_nextest
+
+say "cfn-lint infra/template.yaml"
+"$VENV/bin/cfn-lint" infra/template.yaml
+
+if cargo fmt --version >/dev/null 2>&1; then
+  say "cargo fmt --check"
+  cargo fmt --all --check
+else
+  say "rustfmt is not part of this toolchain; skipping the format check"
+fi
+
+say "building"
+cargo build --workspace --bins
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+BIN="$TARGET/debug/parley-local"
+
+STATE=$(mktemp -d "$LOCAL/test.XXXXXX")
+PG_DIR=$(pg_data_dir "$(basename "$STATE")-pg")
+cleanup() {
+  local rc=$?
+  if [ $rc -ne 0 ] && [ -f "$STATE/gateway.log" ]; then
+    say "last gateway log lines"; tail -n 30 "$STATE/gateway.log" >&2 || true
+  fi
+  kill_pidfile "$STATE/gateway.pid"
+  kill_pidfile "$STATE/moto.pid"
+  pg_stop "$PG_DIR"
+  rm -rf "$STATE" "$PG_DIR"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "starting an ephemeral stack"
+pg_start "$PG_DIR" "$(free_port)"
+MOTO_PORT=$(free_port)
+moto_start "$MOTO_PORT" "$STATE/moto.log"
+echo "$MOTO_PID" >"$STATE/moto.pid"
+write_env "$STATE/stack.env" 0 "$MOTO_PORT"
+stack_prepare "$STATE/stack.env" "$BIN"
+
+"$BIN" serve --addr 127.0.0.1:0 --port-file "$STATE/http.port" >"$STATE/gateway.log" 2>&1 &
+echo $! >"$STATE/gateway.pid"
+for _ in $(seq 1 300); do [ -s "$STATE/http.port" ] && break; sleep 0.1; done
+[ -s "$STATE/http.port" ] || die "the gateway did not start: $(tail -n 5 "$STATE/gateway.log")"
+sed -i "s|^export PARLEY_URL=.*|export PARLEY_URL=http://127.0.0.1:$(cat "$STATE/http.port")|" "$STATE/stack.env"
+# shellcheck disable=SC1091
+. "$STATE/stack.env"
+export PARLEY_BIN_DIR="$TARGET/debug" PARLEY_LOG=warn
+
+say "running the tests"
+cargo nextest run --workspace --no-fail-fast

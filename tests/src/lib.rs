@@ -1,0 +1,118 @@
+//! Helpers for the end-to-end tests. Everything here talks to the real stack that
+//! `make test` starts (its settings arrive as environment variables); nothing is mocked.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+/// A required stack setting. Missing means the test was not started by `make test`,
+/// which is a failure, never a silent skip.
+pub fn setting(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests with `make test`"))
+}
+
+/// The local gateway's base URL.
+pub fn base_url() -> String {
+    setting("PARLEY_URL")
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client builds")
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
+    }
+
+    /// Asserts this is an RFC 9457 problem with `status`.
+    pub fn assert_problem(&self, status: u16) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.header("content-type"), "application/problem+json");
+        for field in ["type", "title", "detail", "request_id"] {
+            assert!(self.body[field].is_string(), "problem lacks {field}: {}", self.body);
+        }
+        assert_eq!(self.body["status"], status);
+        assert_eq!(self.body["request_id"], self.header("x-request-id"));
+    }
+}
+
+pub async fn send(req: reqwest::RequestBuilder) -> Reply {
+    let resp = req.send().await.expect("the gateway answers");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.expect("a body");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    Reply { status, headers, body }
+}
+
+pub async fn get(path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut req = client().get(format!("{}{path}", base_url()));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    send(req).await
+}
+
+pub async fn post_json(path: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
+    let mut req = client().post(format!("{}{path}", base_url())).json(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    send(req).await
+}
+
+/// A user token signed with the stack's local HS256 settings.
+pub fn user_token(user: Uuid) -> String {
+    shared::identity::mint_user_token(
+        setting("PARLEY_JWT_SECRET").as_bytes(),
+        &setting("PARLEY_JWT_ISSUER"),
+        &setting("PARLEY_JWT_AUDIENCE"),
+        user,
+        Duration::from_secs(600),
+    )
+}
+
+/// Starts an anonymous session over HTTP; returns (session id, token).
+pub async fn anonymous_session() -> (Uuid, String) {
+    let reply = send(client().post(format!("{}/v1/sessions/anonymous", base_url()))).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id = reply.body["session_id"].as_str().unwrap().parse().unwrap();
+    (id, reply.body["token"].as_str().unwrap().to_owned())
+}
+
+/// A direct connection as `url`'s role (for raw-SQL checks of what RLS lets through).
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("postgres reachable");
+    tokio::spawn(conn);
+    client
+}
+
+/// A built binary of this workspace (`make test` builds them all first).
+pub fn binary(name: &str) -> PathBuf {
+    let dir = std::env::var_os("PARLEY_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug"));
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is not built: run the tests with `make test`", path.display());
+    path
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}

@@ -1,0 +1,77 @@
+//! A dependency outage is a clear 503 naming what failed, and writes nothing.
+
+use std::collections::HashMap;
+
+use lambda_http::Body;
+
+/// The process environment with some settings replaced.
+fn env_with(overrides: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut env: HashMap<String, String> = std::env::vars().collect();
+    for (k, v) in overrides {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env
+}
+
+fn get_request(path: &str) -> lambda_http::Request {
+    http::Request::builder().uri(path).body(Body::Empty).unwrap()
+}
+
+fn body_json(resp: &shared::http::Response) -> serde_json::Value {
+    match resp.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+/// A loopback port with nothing listening.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn health_names_the_database_when_it_is_down() {
+    // GIVEN a health function whose database is unreachable
+    let url = format!("postgres://parley_app:x@127.0.0.1:{}/parley?connect_timeout=1", closed_port());
+    let state = health::State::from_source(&env_with(&[("PARLEY_DATABASE_URL", &url)])).await.unwrap();
+    // WHEN it is called
+    let resp = health::handle(&state, get_request("/health")).await;
+    // THEN it answers 503 and names the database, and only the database
+    assert_eq!(resp.status(), 503);
+    let body = body_json(&resp);
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["checks"]["database"], "unavailable");
+    assert_eq!(body["checks"]["kms"], "ok");
+    assert_eq!(body["checks"]["dynamodb"], "ok");
+}
+
+#[tokio::test]
+async fn health_names_kms_and_dynamodb_when_they_fail() {
+    let state = health::State::from_source(&env_with(&[
+        ("PARLEY_KMS_KEY_ID", "alias/parley-does-not-exist"),
+        ("PARLEY_TABLE_NAME", "parley-does-not-exist"),
+    ]))
+    .await
+    .unwrap();
+    let resp = health::handle(&state, get_request("/health")).await;
+    assert_eq!(resp.status(), 503);
+    let body = body_json(&resp);
+    assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(body["checks"]["kms"], "unavailable");
+    assert_eq!(body["checks"]["dynamodb"], "unavailable");
+}
+
+#[tokio::test]
+async fn starting_a_session_with_the_database_down_is_a_503_problem() {
+    let url = format!("postgres://parley_app:x@127.0.0.1:{}/parley?connect_timeout=1", closed_port());
+    let state = session_anonymous::State::from_source(&env_with(&[("PARLEY_DATABASE_URL", &url)])).unwrap();
+    let req = http::Request::builder().method("POST").uri("/v1/sessions/anonymous").body(Body::Empty).unwrap();
+    let resp = session_anonymous::handle(&state, req).await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    assert!(resp.headers().contains_key("retry-after"));
+    let body = body_json(&resp);
+    assert_eq!(body["type"], "urn:parley:problem:dependency-unavailable");
+    assert!(body.get("token").is_none(), "no token may be issued for an unstored session");
+}

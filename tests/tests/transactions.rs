@@ -1,0 +1,93 @@
+//! `shared::db`: one transaction per request, scoped to the caller, and nothing leaking
+//! to the next request on the same pooled connection.
+
+use chrono::Utc;
+use parley_e2e::setting;
+use shared::db::{Database, Type};
+use shared::identity::Caller;
+use uuid::Uuid;
+
+fn pool(size: usize) -> Database {
+    Database::connect_lazily(&setting("DATABASE_URL"), size).unwrap()
+}
+
+async fn insert_session(tx: &shared::db::Tx, id: Uuid) {
+    tx.execute_typed(
+        "INSERT INTO anonymous_sessions (id, expires_at) VALUES ($1, $2)",
+        &[(&id, Type::UUID), (&(Utc::now() + chrono::Duration::hours(1)), Type::TIMESTAMPTZ)],
+    )
+    .await
+    .unwrap();
+}
+
+async fn visible(db: &Database, caller: Caller) -> Vec<Uuid> {
+    let tx = db.begin(&caller).await.unwrap();
+    let rows = tx.query_typed("SELECT id FROM anonymous_sessions", &[]).await.unwrap();
+    tx.commit().await.unwrap();
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
+#[tokio::test]
+async fn a_committed_write_is_visible_to_its_caller_only() {
+    let db = pool(1);
+    let id = Uuid::now_v7();
+    let tx = db.begin(&Caller::anonymous(id)).await.unwrap();
+    insert_session(&tx, id).await;
+    tx.commit().await.unwrap();
+    assert_eq!(visible(&db, Caller::anonymous(id)).await, vec![id]);
+    assert!(visible(&db, Caller::anonymous(Uuid::now_v7())).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_dropped_transaction_is_rolled_back_and_its_context_does_not_leak() {
+    // GIVEN a pool of one connection, so the next request reuses the same connection
+    let db = pool(1);
+    let id = Uuid::now_v7();
+    {
+        // WHEN a request writes and then fails before committing (the Tx is dropped)
+        let tx = db.begin(&Caller::anonymous(id)).await.unwrap();
+        insert_session(&tx, id).await;
+    }
+    // THEN the write is gone, and a caller-less transaction on that connection sees nothing
+    assert!(visible(&db, Caller::anonymous(id)).await.is_empty());
+    let tx = db.begin(&Caller::default()).await.unwrap();
+    let ctx: String =
+        tx.query_typed_one("SELECT current_setting('app.anonymous_session_id', true)", &[]).await.unwrap().get(0);
+    tx.commit().await.unwrap();
+    assert_eq!(ctx, "", "the previous request's caller leaked into the next transaction");
+}
+
+#[tokio::test]
+async fn one_shot_runs_a_statement_as_a_whole_transaction() {
+    let db = pool(1);
+    let id = Uuid::now_v7();
+    let caller = Caller::anonymous(id);
+    let expires = Utc::now() + chrono::Duration::hours(1);
+    db.one_shot(
+        &caller,
+        "INSERT INTO anonymous_sessions (id, expires_at) VALUES ($1, $2)",
+        &[(&id, Type::UUID), (&expires, Type::TIMESTAMPTZ)],
+    )
+    .await
+    .unwrap();
+    // A failing statement (duplicate key) rolls back and the connection stays usable.
+    let dup = db
+        .one_shot(
+            &caller,
+            "INSERT INTO anonymous_sessions (id, expires_at) VALUES ($1, $2)",
+            &[(&id, Type::UUID), (&expires, Type::TIMESTAMPTZ)],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(dup.unique_violation(), Some("anonymous_sessions_pkey"));
+    assert_eq!(visible(&db, caller).await, vec![id]);
+}
+
+#[tokio::test]
+async fn the_statement_timeout_is_set_on_every_request_transaction() {
+    let db = pool(1);
+    let tx = db.begin(&Caller::default()).await.unwrap();
+    let timeout: String = tx.query_typed_one("SHOW statement_timeout", &[]).await.unwrap().get(0);
+    tx.commit().await.unwrap();
+    assert_eq!(timeout, "5s");
+}
