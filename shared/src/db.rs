@@ -5,14 +5,15 @@
 //! - every request's work runs in one transaction that first sets `app.user_id` and
 //!   `app.anonymous_session_id` (transaction-local), so row-level security sees exactly the
 //!   caller, and a handler that forgets a `WHERE` still cannot read another caller's rows;
-//! - the transaction opens, sets its context and its statement timeout in one round trip;
+//! - opening the transaction and setting its context and statement timeout cost no round
+//!   trip of their own: they travel with the first statement;
 //! - a transaction dropped without `commit` (an early `?`, a panic, a cancelled future) is
 //!   rolled back before its connection can serve anyone else, so no context or half-written
 //!   state leaks between requests;
 //! - TLS roots are compiled in (webpki-roots; RDS Proxy presents a public ACM certificate).
 
-use std::ops::Deref;
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -166,23 +167,14 @@ impl Database {
             (Ok(()), Ok(())) => Ok(rows?),
             (Err(e), _) | (_, Err(e)) => {
                 let _ = Object::take(conn);
-                Err(if e.as_db_error().is_some() { DbError::Query(e) } else { DbError::Unavailable(e.to_string()) })
+                Err(unavailable_or_query(e))
             }
         }
     }
 
     async fn begin_with(&self, sql: &str) -> Result<Tx, DbError> {
         let conn = self.connection().await?;
-        if let Err(e) = conn.batch_execute(sql).await {
-            // The connection's state is unknown; never return it to the pool.
-            let _ = Object::take(conn);
-            return Err(if e.as_db_error().is_some() {
-                DbError::Query(e)
-            } else {
-                DbError::Unavailable(e.to_string())
-            });
-        }
-        Ok(Tx { conn: Some(conn) })
+        Ok(Tx { conn: Some(conn), begin: Mutex::new(Some(sql.to_owned())) })
     }
 
     /// `SELECT 1` on a pooled connection (health checks).
@@ -193,16 +185,68 @@ impl Database {
     }
 }
 
-/// One open transaction. Derefs to the client, so queries read as usual
-/// (`tx.query_typed_one(...)`); prefer the `*_typed` calls, which skip the named prepare
-/// that would pin the connection behind RDS Proxy.
+/// One request transaction.
+///
+/// `BEGIN` and the caller's context are not sent on their own: they travel in the same
+/// round trip as the first statement (tokio-postgres pipelines requests issued together).
+/// Statements use the `*_typed` protocol — no named prepare, so RDS Proxy never pins the
+/// connection. Statements issued concurrently (`tokio::try_join!`) are pipelined too.
 pub struct Tx {
     conn: Option<Object>,
+    /// The `BEGIN …` batch until the first statement carries it.
+    begin: Mutex<Option<String>>,
 }
 
+type Params<'a> = &'a [(&'a (dyn ToSql + Sync), Type)];
+
 impl Tx {
+    fn client(&self) -> &tokio_postgres::Client {
+        self.conn.as_ref().expect("a Tx holds its connection until it ends")
+    }
+
+    /// Sends the pending `BEGIN` (if any) pipelined with `statement`.
+    async fn run<T>(&self, statement: impl Future<Output = Result<T, tokio_postgres::Error>>) -> Result<T, DbError> {
+        let begin = self.begin.lock().expect("never poisoned: no panics while held").take();
+        match begin {
+            None => Ok(statement.await?),
+            Some(sql) => {
+                let (opened, result) = tokio::join!(self.client().batch_execute(&sql), statement);
+                opened.map_err(unavailable_or_query)?;
+                Ok(result?)
+            }
+        }
+    }
+
+    pub async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, DbError> {
+        self.run(self.client().query_typed(sql, params)).await
+    }
+
+    /// Exactly one row, or an error.
+    pub async fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row, DbError> {
+        self.run(self.client().query_typed_one(sql, params)).await
+    }
+
+    /// At most one row.
+    pub async fn query_opt(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>, DbError> {
+        self.run(self.client().query_typed_opt(sql, params)).await
+    }
+
+    /// Rows affected.
+    pub async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, DbError> {
+        self.run(self.client().execute_typed(sql, params)).await
+    }
+
+    /// Rows one at a time, for result sets too large to hold (chain verification).
+    pub async fn stream(&self, sql: &str, params: Params<'_>) -> Result<tokio_postgres::RowStream, DbError> {
+        let params = params.iter().map(|(v, t)| (*v as &(dyn ToSql + Sync), t.clone()));
+        self.run(self.client().query_typed_raw(sql, params)).await
+    }
+
     pub async fn commit(mut self) -> Result<(), DbError> {
         let conn = self.conn.take().expect("a Tx holds its connection until it ends");
+        if self.begin.lock().expect("never poisoned").take().is_some() {
+            return Ok(()); // nothing was sent, so there is nothing to commit
+        }
         match conn.batch_execute("COMMIT").await {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -214,6 +258,9 @@ impl Tx {
 
     pub async fn rollback(mut self) -> Result<(), DbError> {
         let conn = self.conn.take().expect("a Tx holds its connection until it ends");
+        if self.begin.lock().expect("never poisoned").take().is_some() {
+            return Ok(());
+        }
         if let Err(e) = conn.batch_execute("ROLLBACK").await {
             let _ = Object::take(conn);
             return Err(e.into());
@@ -222,16 +269,12 @@ impl Tx {
     }
 }
 
-impl Deref for Tx {
-    type Target = tokio_postgres::Client;
-    fn deref(&self) -> &Self::Target {
-        self.conn.as_ref().expect("a Tx holds its connection until it ends")
-    }
-}
-
 impl Drop for Tx {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
+        if self.begin.get_mut().map(|b| b.is_some()).unwrap_or(false) {
+            return; // never begun: the connection is clean and goes straight back
+        }
         // The connection stays out of the pool until ROLLBACK has run; if it cannot run
         // (no runtime, broken connection) the connection is closed instead.
         match tokio::runtime::Handle::try_current() {
@@ -247,6 +290,10 @@ impl Drop for Tx {
             }
         }
     }
+}
+
+fn unavailable_or_query(e: tokio_postgres::Error) -> DbError {
+    if e.as_db_error().is_some() { DbError::Query(e) } else { DbError::Unavailable(e.to_string()) }
 }
 
 /// `BEGIN` plus the transaction-local settings: the statement timeout always, and the

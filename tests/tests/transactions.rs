@@ -12,7 +12,7 @@ fn pool(size: usize) -> Database {
 }
 
 async fn insert_session(tx: &shared::db::Tx, id: Uuid) {
-    tx.execute_typed(
+    tx.execute(
         "INSERT INTO anonymous_sessions (id, expires_at) VALUES ($1, $2)",
         &[(&id, Type::UUID), (&(Utc::now() + chrono::Duration::hours(1)), Type::TIMESTAMPTZ)],
     )
@@ -22,7 +22,7 @@ async fn insert_session(tx: &shared::db::Tx, id: Uuid) {
 
 async fn visible(db: &Database, caller: Caller) -> Vec<Uuid> {
     let tx = db.begin(&caller).await.unwrap();
-    let rows = tx.query_typed("SELECT id FROM anonymous_sessions", &[]).await.unwrap();
+    let rows = tx.query("SELECT id FROM anonymous_sessions", &[]).await.unwrap();
     tx.commit().await.unwrap();
     rows.iter().map(|r| r.get(0)).collect()
 }
@@ -52,7 +52,7 @@ async fn a_dropped_transaction_is_rolled_back_and_its_context_does_not_leak() {
     assert!(visible(&db, Caller::anonymous(id)).await.is_empty());
     let tx = db.begin(&Caller::default()).await.unwrap();
     let ctx: String =
-        tx.query_typed_one("SELECT current_setting('app.anonymous_session_id', true)", &[]).await.unwrap().get(0);
+        tx.query_one("SELECT current_setting('app.anonymous_session_id', true)", &[]).await.unwrap().get(0);
     tx.commit().await.unwrap();
     assert_eq!(ctx, "", "the previous request's caller leaked into the next transaction");
 }
@@ -84,10 +84,23 @@ async fn one_shot_runs_a_statement_as_a_whole_transaction() {
 }
 
 #[tokio::test]
+async fn a_transaction_that_never_ran_a_statement_costs_nothing_and_leaks_nothing() {
+    let db = pool(1);
+    let caller = Caller::anonymous(Uuid::now_v7());
+    db.begin(&caller).await.unwrap().commit().await.unwrap();
+    drop(db.begin(&caller).await.unwrap());
+    let tx = db.begin(&Caller::default()).await.unwrap();
+    let ctx: String =
+        tx.query_one("SELECT current_setting('app.anonymous_session_id', true)", &[]).await.unwrap().get(0);
+    tx.commit().await.unwrap();
+    assert_eq!(ctx, "");
+}
+
+#[tokio::test]
 async fn the_statement_timeout_is_set_on_every_request_transaction() {
     let db = pool(1);
     let tx = db.begin(&Caller::default()).await.unwrap();
-    let timeout: String = tx.query_typed_one("SHOW statement_timeout", &[]).await.unwrap().get(0);
+    let timeout: String = tx.query_one("SHOW statement_timeout", &[]).await.unwrap().get(0);
     tx.commit().await.unwrap();
     assert_eq!(timeout, "5s");
 }
