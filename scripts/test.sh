@@ -48,6 +48,9 @@ MOTO_PORT=$(free_port)
 moto_start "$MOTO_PORT" "$STATE/moto.log"
 echo "$MOTO_PID" >"$STATE/moto.pid"
 write_env "$STATE/stack.env" 0 "$MOTO_PORT"
+# The concurrency test posts 200 messages as one user at once; the rate-limit test uses
+# anonymous callers, whose default limit stays in force.
+echo "export PARLEY_CHAT_RATE_LIMIT_USER=100000/60s" >>"$STATE/stack.env"
 stack_prepare "$STATE/stack.env" "$BIN"
 
 "$BIN" serve --addr 127.0.0.1:0 --port-file "$STATE/http.port" >"$STATE/gateway.log" 2>&1 &

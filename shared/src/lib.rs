@@ -5,13 +5,18 @@
 //! guarantees.
 
 pub mod aws;
+pub mod chain;
+pub mod chat;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod metrics;
 pub mod outbound;
+pub mod ratelimit;
 pub mod runtime;
+pub mod sessions;
 pub mod telemetry;
 
 pub use error::{ApiError, FieldError};

@@ -116,3 +116,48 @@ pub fn binary(name: &str) -> PathBuf {
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
+
+/// `authorization: Bearer <token>` for `user`.
+pub fn as_user(user: Uuid) -> Vec<(String, String)> {
+    vec![("authorization".into(), format!("Bearer {}", user_token(user)))]
+}
+
+/// `x-anonymous-session: <token>`.
+pub fn as_anonymous(token: &str) -> Vec<(String, String)> {
+    vec![("x-anonymous-session".into(), token.to_owned())]
+}
+
+fn with_headers(mut req: reqwest::RequestBuilder, headers: &[(String, String)]) -> reqwest::RequestBuilder {
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    req
+}
+
+/// POST /v1/chat/messages.
+pub async fn post_message(who: &[(String, String)], content: &str, conversation: Option<Uuid>) -> Reply {
+    post_message_with(&client(), who, content, conversation).await
+}
+
+pub async fn post_message_with(
+    client: &reqwest::Client,
+    who: &[(String, String)],
+    content: &str,
+    conversation: Option<Uuid>,
+) -> Reply {
+    let mut body = serde_json::json!({ "content": content });
+    if let Some(id) = conversation {
+        body["conversation_id"] = serde_json::json!(id);
+    }
+    send(with_headers(client.post(format!("{}/v1/chat/messages", base_url())).json(&body), who)).await
+}
+
+/// GET with credentials.
+pub async fn get_as(path: &str, who: &[(String, String)]) -> Reply {
+    send(with_headers(client().get(format!("{}{path}", base_url())), who)).await
+}
+
+/// POST without a body, with credentials.
+pub async fn post_as(path: &str, who: &[(String, String)]) -> Reply {
+    send(with_headers(client().post(format!("{}{path}", base_url())), who)).await
+}

@@ -108,6 +108,23 @@ async fn every_sample_http_event_gets_its_expected_status() {
 }
 
 #[tokio::test]
+async fn every_job_runs_with_its_sample_event() {
+    for f in template().functions.iter().filter(|f| f.routes.is_empty()) {
+        assert!(
+            parley_local::registry::JOB_FUNCTIONS.contains(&f.name.as_str()),
+            "{} has no route and is not a job `parley-local invoke` can run",
+            f.name
+        );
+        for entry in std::fs::read_dir(repo().join("events").join(&f.name)).unwrap() {
+            let path = entry.unwrap().path();
+            let payload: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let result = parley_local::registry::invoke(&f.name, payload).await;
+            assert!(result.is_ok(), "{}: {result:?}", path.display());
+        }
+    }
+}
+
+#[tokio::test]
 async fn the_migrate_sample_event_runs_the_migrate_handler() {
     let text = std::fs::read_to_string(repo().join("events/migrate/deploy.json")).unwrap();
     let payload: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -40,6 +40,14 @@ enum Command {
     Migrate,
     /// Create the template's DynamoDB tables and KMS keys in the emulator; print their env.
     Provision,
+    /// Run a scheduled job (or migrate) once with an event file, e.g.
+    /// `parley-local invoke verify-chains events/verify-chains/nightly.json`.
+    Invoke {
+        /// The function's crate name under functions/.
+        function: String,
+        /// A JSON event; `{}` when omitted.
+        event: Option<PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -75,6 +83,19 @@ async fn run(command: Command) -> Result<(), String> {
                 "migrations applied: {}",
                 if report.applied.is_empty() { "none pending".to_owned() } else { report.applied.join(", ") }
             );
+            Ok(())
+        }
+        Command::Invoke { function, event } => {
+            let payload = match event {
+                Some(path) => {
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?
+                }
+                None => serde_json::json!({}),
+            };
+            let result = registry::invoke(&function, payload).await?;
+            println!("{}", serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?);
             Ok(())
         }
         Command::Provision => {

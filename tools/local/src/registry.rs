@@ -27,7 +27,15 @@ macro_rules! host {
 }
 
 /// The HTTP functions this binary can host, by crate name.
-pub const HTTP_FUNCTIONS: &[&str] = &["health", "session-anonymous", "session-me"];
+pub const HTTP_FUNCTIONS: &[&str] = &[
+    "health",
+    "session-anonymous",
+    "session-me",
+    "session-claim",
+    "chat-message",
+    "chat-history",
+    "chat-verification",
+];
 
 /// The handler of the function named `name` (its crate name under `functions/`).
 pub async fn build(name: &str) -> Option<Result<Handler, ConfigError>> {
@@ -36,6 +44,10 @@ pub async fn build(name: &str) -> Option<Result<Handler, ConfigError>> {
             "health" => host!(health),
             "session-anonymous" => host!(session_anonymous),
             "session-me" => host!(session_me),
+            "session-claim" => host!(session_claim),
+            "chat-message" => host!(chat_message),
+            "chat-history" => host!(chat_history),
+            "chat-verification" => host!(chat_verification),
             _ => unreachable!("checked against HTTP_FUNCTIONS"),
         })
     };
@@ -63,3 +75,25 @@ pub async fn build_all<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<B
     }
     Ok(handlers)
 }
+
+/// Runs the event-driven function `name` (a scheduled job, `migrate`) once with `payload`,
+/// as Lambda would: state built from the environment, then one invocation. Returns the
+/// function's JSON result.
+pub async fn invoke(name: &str, payload: serde_json::Value) -> Result<serde_json::Value, String> {
+    macro_rules! once {
+        ($krate:ident) => {{
+            let state = $krate::State::from_env().await.map_err(|e| format!("{name}: configuration error: {e}"))?;
+            let event = lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default());
+            let result = $krate::handle(&state, event).await.map_err(|e| format!("{name} failed: {e}"))?;
+            serde_json::to_value(result).map_err(|e| e.to_string())
+        }};
+    }
+    match name {
+        "migrate" => once!(migrate),
+        "verify-chains" => once!(verify_chains),
+        _ => Err(format!("{name} is not an event-driven function this binary hosts (see {JOB_FUNCTIONS:?})")),
+    }
+}
+
+/// The event-driven functions [`invoke`] can run.
+pub const JOB_FUNCTIONS: &[&str] = &["migrate", "verify-chains"];

@@ -1,0 +1,103 @@
+//! `POST /v1/chat/messages` — append a message to the caller's conversation.
+//!
+//! Body `{"content": string, "conversation_id"?: uuid}`; without `conversation_id` a new
+//! conversation is started for the caller. Rate-limited per caller (default 20/min
+//! anonymous, 60/min signed in; fails open when DynamoDB is down). 201 with the stored
+//! message, its chain index and hashes; 404 for a conversation that is not the caller's;
+//! 409 when the conversation is full.
+
+use serde::{Deserialize, Serialize};
+use shared::ApiError;
+use shared::chain::Sender;
+use shared::chat::{self, Message, NewMessage};
+use shared::config::{self, ConfigError, ProcessEnv, Source};
+use shared::db::Database;
+use shared::http::{self, Request, Response, StatusCode};
+use shared::identity::{Caller, Identity};
+use shared::ratelimit::{CallerLimits, FailMode, Limit, RateLimiter};
+use uuid::Uuid;
+
+pub const FUNCTION: &str = "chat-message";
+pub const DEFAULT_LIMITS: CallerLimits = CallerLimits { anonymous: Limit::per_minute(20), user: Limit::per_minute(60) };
+pub const DEFAULT_MAX_MESSAGES: u32 = 1000;
+
+#[derive(Clone)]
+pub struct State {
+    db: Database,
+    identity: Identity,
+    limiter: RateLimiter,
+    limits: CallerLimits,
+    max_messages: u32,
+}
+
+impl State {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv).await
+    }
+
+    /// Reads `PARLEY_DATABASE_URL`, the identity settings, `PARLEY_TABLE_NAME`,
+    /// `PARLEY_CHAT_RATE_LIMIT_{ANONYMOUS,USER}` (`<max>/<seconds>s`) and
+    /// `PARLEY_CHAT_MAX_MESSAGES`.
+    pub async fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        let db = Database::from_env(src, "PARLEY_DATABASE_URL")?;
+        let identity = Identity::from_env(src)?;
+        let table = config::required(src, "PARLEY_TABLE_NAME")?;
+        let limits = CallerLimits::from_env(src, "PARLEY_CHAT_RATE_LIMIT", DEFAULT_LIMITS)?;
+        let max_messages = config::parsed_or(src, "PARLEY_CHAT_MAX_MESSAGES", DEFAULT_MAX_MESSAGES)?;
+        let aws = shared::aws::load().await;
+        let limiter = RateLimiter::new(shared::aws::dynamodb(&aws), table, FailMode::Open);
+        Ok(Self { db, identity, limiter, limits, max_messages })
+    }
+
+    /// The same state with another limiter (tests point it at an unreachable DynamoDB).
+    pub fn with_limiter(mut self, limiter: RateLimiter, limits: CallerLimits) -> Self {
+        self.limiter = limiter;
+        self.limits = limits;
+        self
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    content: String,
+    conversation_id: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize)]
+struct Created {
+    message: Message,
+}
+
+pub async fn handle(state: &State, req: Request) -> Response {
+    http::serve(FUNCTION, req, |req| async move { post(state, &req).await }).await
+}
+
+async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
+    let caller = state.identity.caller(req).await?.require_any()?;
+    let body: Body = http::json_body(req)?;
+    let content = chat::validate_content(&body.content).map_err(|e| ApiError::validation(vec![e]))?;
+    state.limiter.enforce(FUNCTION, &caller, &state.limits).await?;
+
+    let sender = sender_of(&caller);
+    let tx = state.db.begin(&caller).await?;
+    let message = chat::append(
+        &tx,
+        body.conversation_id,
+        sender,
+        &NewMessage { role: "user", sender, content: &content, ui_elements: serde_json::json!([]) },
+        state.max_messages,
+    )
+    .await?;
+    tx.commit().await?;
+    http::json(StatusCode::CREATED, &Created { message })
+}
+
+/// A signed-in caller speaks as the user; otherwise as the anonymous session.
+fn sender_of(caller: &Caller) -> Sender {
+    match (caller.user_id, caller.anonymous_session_id) {
+        (Some(user), _) => Sender::User(user),
+        (None, Some(anon)) => Sender::Anonymous(anon),
+        (None, None) => unreachable!("require_any refused an empty caller"),
+    }
+}

@@ -1,0 +1,49 @@
+//! `POST /v1/sessions/claim` — a signed-in user takes over an anonymous session: every
+//! conversation it owns moves to the user in one transaction. Needs both credentials
+//! (`Authorization: Bearer` and `x-anonymous-session`). Claiming again is a no-op 200; a
+//! session claimed by another user is 409.
+
+use shared::config::{ConfigError, ProcessEnv, Source};
+use shared::db::Database;
+use shared::http::{self, Request, Response, StatusCode};
+use shared::identity::{ANONYMOUS_HEADER, Identity};
+use shared::{ApiError, sessions};
+
+pub const FUNCTION: &str = "session-claim";
+
+#[derive(Clone)]
+pub struct State {
+    db: Database,
+    identity: Identity,
+}
+
+impl State {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        Ok(Self { db: Database::from_env(src, "PARLEY_DATABASE_URL")?, identity: Identity::from_env(src)? })
+    }
+}
+
+pub async fn handle(state: &State, req: Request) -> Response {
+    http::serve(FUNCTION, req, |req| async move { post(state, &req).await }).await
+}
+
+async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
+    let caller = state.identity.caller(req).await?;
+    let user_id = caller.require_user()?;
+    let session_id = caller.anonymous_session_id.ok_or_else(|| {
+        ApiError::unauthorized(format!("send the anonymous session token to claim in {ANONYMOUS_HEADER}"))
+    })?;
+    let tx = state.db.begin(&caller).await?;
+    let claim = sessions::claim(&tx, session_id, user_id).await?;
+    tx.commit().await?;
+    tracing::info!(
+        newly_claimed = claim.newly_claimed,
+        conversations_moved = claim.conversations_moved,
+        "session claimed"
+    );
+    http::json(StatusCode::OK, &claim)
+}

@@ -1,0 +1,177 @@
+//! `verify-chains` — nightly (EventBridge Scheduler): recompute the hash chain of every
+//! conversation that gained messages since its last verification, or whose last
+//! verification is older than `PARLEY_VERIFY_MAX_AGE_DAYS` (default 7: tampering that adds
+//! no message is still found within a week), record each result in
+//! `chain_verifications`, and raise a broken chain loudly (an error log line naming the
+//! conversation and index, and the `ChainsBroken` metric).
+//!
+//! Runs as the service role. Conversations are taken in batches by id (keyset), each
+//! verified in its own short transaction with its messages streamed, so memory stays flat
+//! however long a thread is and a timeout loses at most one conversation's work. Safe to
+//! run twice at once: each run only adds verification rows. `{"full": true}` (top level or
+//! in `detail`) re-verifies every conversation, changed or not.
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use shared::config::{self, ConfigError, ProcessEnv, Source};
+use shared::db::{Database, DbError, Type};
+use shared::{chat, metrics};
+use uuid::Uuid;
+
+pub const FUNCTION: &str = "verify-chains";
+
+#[derive(Clone)]
+pub struct State {
+    db: Database,
+    batch_size: i64,
+    max_age_days: i32,
+}
+
+impl State {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    /// Reads `PARLEY_SERVICE_DATABASE_URL`, `PARLEY_VERIFY_BATCH_SIZE` (default 100) and
+    /// `PARLEY_VERIFY_MAX_AGE_DAYS` (default 7).
+    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        let batch_size: i64 = config::parsed_or(src, "PARLEY_VERIFY_BATCH_SIZE", 100)?;
+        if !(1..=10_000).contains(&batch_size) {
+            return Err(ConfigError::new("PARLEY_VERIFY_BATCH_SIZE", "must be from 1 to 10000"));
+        }
+        let max_age_days: i32 = config::parsed_or(src, "PARLEY_VERIFY_MAX_AGE_DAYS", 7)?;
+        if max_age_days < 1 {
+            return Err(ConfigError::new("PARLEY_VERIFY_MAX_AGE_DAYS", "must be at least 1"));
+        }
+        Ok(Self { db: Database::from_env(src, "PARLEY_SERVICE_DATABASE_URL")?, batch_size, max_age_days })
+    }
+}
+
+/// The scheduled event (or a manual invocation's payload).
+#[derive(Debug, Default, Deserialize)]
+pub struct Trigger {
+    #[serde(default)]
+    pub full: bool,
+    #[serde(default)]
+    pub detail: Option<TriggerDetail>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TriggerDetail {
+    #[serde(default)]
+    pub full: bool,
+}
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Report {
+    pub verified: u64,
+    pub broken: u64,
+    pub messages_checked: u64,
+    /// Conversations whose chain is broken, with the first bad index.
+    pub broken_conversations: Vec<(Uuid, Option<u64>)>,
+}
+
+pub async fn handle(
+    state: &State,
+    event: lambda_runtime::LambdaEvent<serde_json::Value>,
+) -> Result<Report, lambda_runtime::Error> {
+    let trigger: Trigger = serde_json::from_value(event.payload).unwrap_or_default();
+    let full = trigger.full || trigger.detail.is_some_and(|d| d.full);
+    run(state, full).await.map_err(|e| e.to_string().into())
+}
+
+pub async fn run(state: &State, full: bool) -> Result<Report, DbError> {
+    let started = Utc::now();
+    let mut report = Report::default();
+    let mut after = Uuid::nil();
+    loop {
+        let batch = next_batch(state, after, full).await?;
+        let Some(last) = batch.last() else { break };
+        after = *last;
+        for conversation_id in batch {
+            verify_one(state, conversation_id, &mut report).await?;
+        }
+        tracing::info!(function = FUNCTION, verified = report.verified, broken = report.broken, "progress");
+    }
+    let elapsed_ms = (Utc::now() - started).num_milliseconds();
+    tracing::info!(
+        function = FUNCTION,
+        verified = report.verified,
+        broken = report.broken,
+        messages = report.messages_checked,
+        elapsed_ms,
+        "chain verification finished"
+    );
+    metrics::emit(FUNCTION, "ChainsVerified", report.verified as f64, "Count");
+    metrics::emit(FUNCTION, "ChainsBroken", report.broken as f64, "Count");
+    Ok(report)
+}
+
+/// The next conversations (by id, after `after`) that need verifying.
+async fn next_batch(state: &State, after: Uuid, full: bool) -> Result<Vec<Uuid>, DbError> {
+    let tx = state.db.begin_service().await?;
+    let rows = tx
+        .query(
+            "SELECT c.id FROM conversations c \
+             WHERE c.id > $1 AND ($3 OR NOT EXISTS ( \
+                 SELECT 1 FROM chain_verifications v \
+                 WHERE v.conversation_id = c.id AND v.verified_at >= c.last_message_at \
+                   AND v.verified_at > now() - make_interval(days => $4))) \
+             ORDER BY c.id LIMIT $2",
+            &[
+                (&after, Type::UUID),
+                (&state.batch_size, Type::INT8),
+                (&full, Type::BOOL),
+                (&state.max_age_days, Type::INT4),
+            ],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+async fn verify_one(state: &State, conversation_id: Uuid, report: &mut Report) -> Result<(), DbError> {
+    let tx = state.db.begin_service().await?;
+    let Some(v) = chat::verify(&tx, conversation_id).await? else {
+        return tx.commit().await; // deleted since the batch was read
+    };
+    let head = tx
+        .query_one(
+            "SELECT message_count, head_hash FROM conversations WHERE id = $1",
+            &[(&conversation_id, Type::UUID)],
+        )
+        .await?;
+    let (head_count, head_hash): (i32, Vec<u8>) = (head.get(0), head.get(1));
+    let first_invalid = v.first_invalid_index.map(|i| i as i32);
+    tx.execute(
+        "INSERT INTO chain_verifications \
+         (id, conversation_id, valid, checked, first_invalid_index, reason, head_count, head_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            (&Uuid::now_v7(), Type::UUID),
+            (&conversation_id, Type::UUID),
+            (&v.valid, Type::BOOL),
+            (&(v.checked as i32), Type::INT4),
+            (&first_invalid, Type::INT4),
+            (&v.reason, Type::TEXT),
+            (&head_count, Type::INT4),
+            (&head_hash, Type::BYTEA),
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    report.verified += 1;
+    report.messages_checked += v.checked;
+    if !v.valid {
+        report.broken += 1;
+        report.broken_conversations.push((conversation_id, v.first_invalid_index));
+        tracing::error!(
+            function = FUNCTION,
+            %conversation_id,
+            first_invalid_index = ?v.first_invalid_index,
+            reason = v.reason.as_deref().unwrap_or_default(),
+            "message chain broken"
+        );
+    }
+    Ok(())
+}

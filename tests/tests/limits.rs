@@ -1,0 +1,151 @@
+//! Rate limits (DynamoDB) and conversation size limits.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use lambda_http::Body;
+use parley_e2e::*;
+use shared::aws::aws_sdk_dynamodb;
+use shared::ratelimit::{CallerLimits, Decision, FailMode, Limit, RateLimiter};
+use uuid::Uuid;
+
+#[tokio::test]
+async fn an_anonymous_caller_over_its_limit_gets_429_with_retry_after() {
+    // GIVEN the default anonymous limit of 20 messages a minute
+    let (_, token) = anonymous_session().await;
+    let who = as_anonymous(&token);
+    let conversation: Uuid =
+        post_message(&who, "hello", None).await.body["message"]["conversation_id"].as_str().unwrap().parse().unwrap();
+    // WHEN it keeps posting (a fixed window may roll over once mid-burst: allow two windows)
+    let mut allowed = 1;
+    let limited = loop {
+        let reply = post_message(&who, "again", Some(conversation)).await;
+        if reply.status == 429 {
+            break reply;
+        }
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        allowed += 1;
+        assert!(allowed <= 40, "no 429 after {allowed} messages");
+    };
+    // THEN it was refused after at least 20, with a 429 problem and Retry-After
+    assert!(allowed >= 20, "refused after only {allowed}");
+    limited.assert_problem(429);
+    let retry_after: u64 = limited.header("retry-after").parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+}
+
+async fn limiter(fail: FailMode) -> RateLimiter {
+    let sdk = shared::aws::load().await;
+    RateLimiter::new(shared::aws::dynamodb(&sdk), setting("PARLEY_TABLE_NAME"), fail)
+}
+
+/// A DynamoDB client pointed at a port nothing listens on.
+async fn unreachable_dynamodb() -> aws_sdk_dynamodb::Client {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let sdk = shared::aws::load().await;
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(format!("http://127.0.0.1:{port}")).build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+#[tokio::test]
+async fn the_window_resets() {
+    // GIVEN a limit of 3 per 2 seconds
+    let limiter = limiter(FailMode::Closed).await;
+    let limit = Limit { max: 3, window: Duration::from_secs(2) };
+    let key = format!("test:{}", Uuid::now_v7());
+    // WHEN a caller exhausts it
+    let retry_after = loop {
+        match limiter.check("limits-test", &key, limit).await.unwrap() {
+            Decision::Allowed { .. } => continue,
+            Decision::Limited { retry_after } => break retry_after,
+            Decision::Unchecked => panic!("fail-closed limiter reported unchecked"),
+        }
+    };
+    assert!(retry_after <= Duration::from_secs(2));
+    // THEN after Retry-After it is allowed again
+    tokio::time::sleep(retry_after + Duration::from_millis(100)).await;
+    assert!(matches!(limiter.check("limits-test", &key, limit).await.unwrap(), Decision::Allowed { .. }));
+}
+
+#[tokio::test]
+async fn concurrent_checks_never_admit_more_than_the_limit() {
+    let limiter = limiter(FailMode::Closed).await;
+    let limit = Limit { max: 10, window: Duration::from_secs(3600) };
+    let key = format!("test:{}", Uuid::now_v7());
+    let checks = (0..30).map(|_| limiter.check("limits-test", &key, limit));
+    let decisions = futures::future::join_all(checks).await;
+    let allowed = decisions.iter().filter(|d| matches!(d, Ok(Decision::Allowed { .. }))).count();
+    assert_eq!(allowed, 10);
+}
+
+#[tokio::test]
+async fn a_fail_closed_limiter_refuses_with_503_when_dynamodb_is_down() {
+    let limiter = RateLimiter::new(unreachable_dynamodb().await, "parley-local-ephemeral", FailMode::Closed);
+    let started = Instant::now();
+    let err = limiter.check("limits-test", "test:x", Limit::per_minute(1)).await.unwrap_err();
+    assert_eq!(err.status, 503);
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+}
+
+fn env_with(overrides: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut env: HashMap<String, String> = std::env::vars().collect();
+    for (k, v) in overrides {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env
+}
+
+fn chat_request(token: &str, body: serde_json::Value) -> lambda_http::Request {
+    http::Request::builder()
+        .method("POST")
+        .uri("/v1/chat/messages")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+fn body_of(resp: &shared::http::Response) -> serde_json::Value {
+    match resp.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn chat_fails_open_when_the_limiter_cannot_reach_dynamodb() {
+    // GIVEN chat whose limiter points at an unreachable DynamoDB
+    let state = chat_message::State::from_source(&env_with(&[])).await.unwrap().with_limiter(
+        RateLimiter::new(unreachable_dynamodb().await, "parley-local-ephemeral", FailMode::Open),
+        CallerLimits { anonymous: Limit::per_minute(1), user: Limit::per_minute(1) },
+    );
+    let token = user_token(Uuid::now_v7());
+    // WHEN a user posts twice (over the limit of one)
+    for _ in 0..2 {
+        let resp =
+            chat_message::handle(&state, chat_request(&token, serde_json::json!({"content": "still here?"}))).await;
+        // THEN both are stored: a limiter outage does not take chat down
+        assert_eq!(resp.status(), 201, "{}", body_of(&resp));
+    }
+}
+
+#[tokio::test]
+async fn a_full_conversation_refuses_more_with_409() {
+    let state = chat_message::State::from_source(&env_with(&[("PARLEY_CHAT_MAX_MESSAGES", "3")])).await.unwrap();
+    let token = user_token(Uuid::now_v7());
+    let first = chat_message::handle(&state, chat_request(&token, serde_json::json!({"content": "0"}))).await;
+    let id = body_of(&first)["message"]["conversation_id"].clone();
+    for i in 1..3 {
+        let r = chat_message::handle(
+            &state,
+            chat_request(&token, serde_json::json!({"content": i.to_string(), "conversation_id": id})),
+        )
+        .await;
+        assert_eq!(r.status(), 201);
+    }
+    let full =
+        chat_message::handle(&state, chat_request(&token, serde_json::json!({"content": "3", "conversation_id": id})))
+            .await;
+    assert_eq!(full.status(), 409);
+    assert!(body_of(&full)["detail"].as_str().unwrap().contains("limit of 3 messages"));
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Writes events/: real-shaped API Gateway HTTP API (2.0) events named
+<case>.<status>.json, and the scheduled events of the jobs.
+
+Tokens are signed with the local-only secrets of scripts/lib.sh and expire in 2100, so the
+events work against `make up` / `make test` and nowhere else. Run from the repo root:
+    python3 tools/generate-events.py
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+
+JWT_SECRET = "local-only-user-jwt-secret-never-deploy-0001"
+ANON_SECRET = "local-only-anonymous-secret-never-deploy-0001"
+EXP = 4102444800  # 2100-01-01
+USER = "0191e5a0-7b1c-7cc2-9f4e-3a1d2b9c8e71"
+ANON = "0191e5a0-7b1c-7cc2-9f4e-3a1d2b9c8e72"
+SOMEONE_ELSES_CONVERSATION = "0191e5a0-7b1c-7cc2-9f4e-3a1d2b9c8e73"
+
+
+def b64(b: bytes) -> str:
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def jwt(claims: dict, secret: str) -> str:
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    body = b64(json.dumps(claims, separators=(",", ":")).encode())
+    sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+    return f"{head}.{body}.{sig}"
+
+
+USER_TOKEN = jwt({"sub": USER, "iss": "http://127.0.0.1/parley-local", "aud": "parley-local",
+                  "iat": 1763769600, "exp": EXP}, JWT_SECRET)
+ANON_TOKEN = jwt({"sub": ANON, "iss": "parley", "aud": "parley:anonymous", "iat": 1763769600, "exp": EXP},
+                 ANON_SECRET)
+AS_USER = {"authorization": "Bearer " + USER_TOKEN}
+AS_ANON = {"x-anonymous-session": ANON_TOKEN}
+
+
+def http_event(method, path, route, headers=None, body=None, query=None, params=None):
+    h = {"accept": "application/json", "host": "abc123.execute-api.eu-west-1.amazonaws.com",
+         "user-agent": "curl/8.5.0", "x-amzn-trace-id": "Root=1-6740c6a0-1b2c3d4e5f60718293a4b5c6",
+         "x-forwarded-for": "203.0.113.7", "x-forwarded-port": "443", "x-forwarded-proto": "https"}
+    h.update(headers or {})
+    if body is not None:
+        h["content-type"] = "application/json"
+        h["content-length"] = str(len(body))
+    raw_query = "&".join(f"{k}={v}" for k, v in (query or {}).items())
+    event = {
+        "version": "2.0", "routeKey": route, "rawPath": path, "rawQueryString": raw_query, "headers": h,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc123",
+            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com", "domainPrefix": "abc123",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7",
+                     "userAgent": "curl/8.5.0"},
+            "requestId": "JX3kQhGqoAMEVkQ=", "routeKey": route, "stage": "$default",
+            "time": "22/Nov/2026:00:00:00 +0000", "timeEpoch": 1795305600000,
+        },
+        "isBase64Encoded": False,
+    }
+    if query:
+        event["queryStringParameters"] = query
+    if params:
+        event["pathParameters"] = params
+    if body is not None:
+        event["body"] = body
+    return event
+
+
+def scheduled_event(detail):
+    return {"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+            "source": "parley.scheduler", "account": "123456789012", "time": "2026-11-22T03:00:00Z",
+            "region": "eu-west-1", "resources": [], "detail": detail}
+
+
+HISTORY = f"/v1/chat/conversations/{SOMEONE_ELSES_CONVERSATION}/messages"
+VERIFY = f"/v1/chat/conversations/{SOMEONE_ELSES_CONVERSATION}/verification"
+PARAMS = {"id": SOMEONE_ELSES_CONVERSATION}
+
+EVENTS = {
+    "health/get.200.json": http_event("GET", "/health", "GET /health"),
+    "session-anonymous/create.201.json": http_event("POST", "/v1/sessions/anonymous", "POST /v1/sessions/anonymous"),
+    "session-me/user.200.json": http_event("GET", "/v1/sessions/me", "GET /v1/sessions/me", AS_USER),
+    "session-me/anonymous.200.json": http_event("GET", "/v1/sessions/me", "GET /v1/sessions/me", AS_ANON),
+    "session-me/no-credentials.401.json": http_event("GET", "/v1/sessions/me", "GET /v1/sessions/me"),
+    "session-me/tampered-token.401.json": http_event(
+        "GET", "/v1/sessions/me", "GET /v1/sessions/me", {"authorization": "Bearer " + USER_TOKEN[:-4] + "AAAA"}),
+    "session-claim/without-anonymous-token.401.json": http_event(
+        "POST", "/v1/sessions/claim", "POST /v1/sessions/claim", AS_USER),
+    "session-claim/unknown-session.404.json": http_event(
+        "POST", "/v1/sessions/claim", "POST /v1/sessions/claim", {**AS_USER, **AS_ANON}),
+    "chat-message/new-conversation.201.json": http_event(
+        "POST", "/v1/chat/messages", "POST /v1/chat/messages", AS_USER,
+        json.dumps({"content": "Hello! Can you cover my flight BA117 on 24 Dec?"})),
+    "chat-message/empty-content.422.json": http_event(
+        "POST", "/v1/chat/messages", "POST /v1/chat/messages", AS_ANON, json.dumps({"content": "   "})),
+    "chat-message/someone-elses-conversation.404.json": http_event(
+        "POST", "/v1/chat/messages", "POST /v1/chat/messages", AS_USER,
+        json.dumps({"content": "hi", "conversation_id": SOMEONE_ELSES_CONVERSATION})),
+    "chat-history/someone-elses-conversation.404.json": http_event(
+        "GET", HISTORY, "GET /v1/chat/conversations/{id}/messages", AS_USER, query={"limit": "20"}, params=PARAMS),
+    "chat-history/limit-out-of-range.422.json": http_event(
+        "GET", HISTORY, "GET /v1/chat/conversations/{id}/messages", AS_USER, query={"limit": "500"}, params=PARAMS),
+    "chat-verification/someone-elses-conversation.404.json": http_event(
+        "GET", VERIFY, "GET /v1/chat/conversations/{id}/verification", AS_USER, params=PARAMS),
+    "verify-chains/nightly.json": scheduled_event({"full": False}),
+    "migrate/deploy.json": {"reason": "post-deploy migration", "requested_by": "sam remote invoke"},
+}
+
+if __name__ == "__main__":
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "events")
+    for name, event in EVENTS.items():
+        path = os.path.join(root, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(json.dumps(event, indent=2) + "\n")
+    print(f"wrote {len(EVENTS)} events")
