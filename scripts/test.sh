@@ -21,6 +21,13 @@ else
   say "rustfmt is not part of this toolchain; skipping the format check"
 fi
 
+if cargo clippy --version >/dev/null 2>&1; then
+  say "cargo clippy"
+  cargo clippy --workspace --all-targets --quiet -- -D warnings
+else
+  say "clippy is not part of this toolchain; skipping lints"
+fi
+
 say "building"
 cargo build --workspace --bins
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"

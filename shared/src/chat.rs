@@ -213,6 +213,12 @@ fn message_from_row(row: &tokio_postgres::Row) -> Message {
     }
 }
 
+/// The `{id}` path parameter of a conversation route. A malformed id cannot name a
+/// conversation, so it is a 404 like any other conversation the caller cannot see.
+pub fn conversation_id(req: &crate::http::Request) -> Result<Uuid, ApiError> {
+    crate::http::path_param(req, "id")?.parse().map_err(|_| ApiError::not_found("no such conversation"))
+}
+
 /// One page of history, oldest first.
 #[derive(Debug, Serialize)]
 pub struct Page {

@@ -17,6 +17,7 @@ pub mod outbound;
 pub mod ratelimit;
 pub mod runtime;
 pub mod sessions;
+pub mod state;
 pub mod telemetry;
 
 pub use error::{ApiError, FieldError};

@@ -3,32 +3,15 @@
 //! the last message returned; pages stay stable while new messages arrive. 404 for a
 //! conversation that is not the caller's.
 
-use shared::config::{ConfigError, ProcessEnv, Source};
-use shared::db::Database;
 use shared::http::{self, Request, Response, StatusCode};
-use shared::identity::Identity;
 use shared::{ApiError, FieldError, chat};
-use uuid::Uuid;
 
 pub const FUNCTION: &str = "chat-history";
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 100;
 
-#[derive(Clone)]
-pub struct State {
-    db: Database,
-    identity: Identity,
-}
-
-impl State {
-    pub async fn from_env() -> Result<Self, ConfigError> {
-        Self::from_source(&ProcessEnv)
-    }
-
-    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
-        Ok(Self { db: Database::from_env(src, "PARLEY_DATABASE_URL")?, identity: Identity::from_env(src)? })
-    }
-}
+/// The API role's pool and the identity verifier.
+pub type State = shared::state::ApiState;
 
 pub async fn handle(state: &State, req: Request) -> Response {
     http::serve(FUNCTION, req, |req| async move { get(state, &req).await }).await
@@ -36,17 +19,12 @@ pub async fn handle(state: &State, req: Request) -> Response {
 
 async fn get(state: &State, req: &Request) -> Result<Response, ApiError> {
     let caller = state.identity.caller(req).await?.require_any()?;
-    let conversation_id = conversation_id(req)?;
+    let conversation_id = chat::conversation_id(req)?;
     let (limit, after) = page_params(req)?;
     let tx = state.db.begin(&caller).await?;
     let page = chat::history(&tx, conversation_id, after, limit).await?;
     tx.commit().await?;
     http::json(StatusCode::OK, &page)
-}
-
-/// The `{id}` path parameter; a malformed id cannot name a conversation, so it is a 404.
-pub fn conversation_id(req: &Request) -> Result<Uuid, ApiError> {
-    http::path_param(req, "id")?.parse().map_err(|_| ApiError::not_found("no such conversation"))
 }
 
 fn page_params(req: &Request) -> Result<(u32, Option<i32>), ApiError> {

@@ -11,10 +11,10 @@ use shared::ApiError;
 use shared::chain::Sender;
 use shared::chat::{self, Message, NewMessage};
 use shared::config::{self, ConfigError, ProcessEnv, Source};
-use shared::db::Database;
 use shared::http::{self, Request, Response, StatusCode};
-use shared::identity::{Caller, Identity};
+use shared::identity::Caller;
 use shared::ratelimit::{CallerLimits, FailMode, Limit, RateLimiter};
+use shared::state::ApiState;
 use uuid::Uuid;
 
 pub const FUNCTION: &str = "chat-message";
@@ -23,8 +23,7 @@ pub const DEFAULT_MAX_MESSAGES: u32 = 1000;
 
 #[derive(Clone)]
 pub struct State {
-    db: Database,
-    identity: Identity,
+    api: ApiState,
     limiter: RateLimiter,
     limits: CallerLimits,
     max_messages: u32,
@@ -39,14 +38,13 @@ impl State {
     /// `PARLEY_CHAT_RATE_LIMIT_{ANONYMOUS,USER}` (`<max>/<seconds>s`) and
     /// `PARLEY_CHAT_MAX_MESSAGES`.
     pub async fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
-        let db = Database::from_env(src, "PARLEY_DATABASE_URL")?;
-        let identity = Identity::from_env(src)?;
+        let api = ApiState::from_source(src)?;
         let table = config::required(src, "PARLEY_TABLE_NAME")?;
         let limits = CallerLimits::from_env(src, "PARLEY_CHAT_RATE_LIMIT", DEFAULT_LIMITS)?;
         let max_messages = config::parsed_or(src, "PARLEY_CHAT_MAX_MESSAGES", DEFAULT_MAX_MESSAGES)?;
         let aws = shared::aws::load().await;
         let limiter = RateLimiter::new(shared::aws::dynamodb(&aws), table, FailMode::Open);
-        Ok(Self { db, identity, limiter, limits, max_messages })
+        Ok(Self { api, limiter, limits, max_messages })
     }
 
     /// The same state with another limiter (tests point it at an unreachable DynamoDB).
@@ -74,13 +72,13 @@ pub async fn handle(state: &State, req: Request) -> Response {
 }
 
 async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
-    let caller = state.identity.caller(req).await?.require_any()?;
+    let caller = state.api.identity.caller(req).await?.require_any()?;
     let body: Body = http::json_body(req)?;
     let content = chat::validate_content(&body.content).map_err(|e| ApiError::validation(vec![e]))?;
     state.limiter.enforce(FUNCTION, &caller, &state.limits).await?;
 
     let sender = sender_of(&caller);
-    let tx = state.db.begin(&caller).await?;
+    let tx = state.api.db.begin(&caller).await?;
     let message = chat::append(
         &tx,
         body.conversation_id,

@@ -2,29 +2,13 @@
 //! chain from its stored messages: `{"valid", "checked", "first_invalid_index", "reason"}`.
 //! 404 for a conversation that is not the caller's.
 
-use shared::config::{ConfigError, ProcessEnv, Source};
-use shared::db::Database;
 use shared::http::{self, Request, Response, StatusCode};
-use shared::identity::Identity;
 use shared::{ApiError, chat};
 
 pub const FUNCTION: &str = "chat-verification";
 
-#[derive(Clone)]
-pub struct State {
-    db: Database,
-    identity: Identity,
-}
-
-impl State {
-    pub async fn from_env() -> Result<Self, ConfigError> {
-        Self::from_source(&ProcessEnv)
-    }
-
-    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
-        Ok(Self { db: Database::from_env(src, "PARLEY_DATABASE_URL")?, identity: Identity::from_env(src)? })
-    }
-}
+/// The API role's pool and the identity verifier.
+pub type State = shared::state::ApiState;
 
 pub async fn handle(state: &State, req: Request) -> Response {
     http::serve(FUNCTION, req, |req| async move { get(state, &req).await }).await
@@ -32,8 +16,7 @@ pub async fn handle(state: &State, req: Request) -> Response {
 
 async fn get(state: &State, req: &Request) -> Result<Response, ApiError> {
     let caller = state.identity.caller(req).await?.require_any()?;
-    let conversation_id =
-        http::path_param(req, "id")?.parse().map_err(|_| ApiError::not_found("no such conversation"))?;
+    let conversation_id = chat::conversation_id(req)?;
     let tx = state.db.begin(&caller).await?;
     let verification =
         chat::verify(&tx, conversation_id).await?.ok_or_else(|| ApiError::not_found("no such conversation"))?;

@@ -6,29 +6,15 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use shared::ApiError;
-use shared::config::{ConfigError, ProcessEnv, Source};
-use shared::db::{Database, Type};
+use shared::db::Type;
 use shared::http::{self, Request, Response, StatusCode};
-use shared::identity::{Caller, Identity};
+use shared::identity::Caller;
 use uuid::Uuid;
 
 pub const FUNCTION: &str = "session-anonymous";
 
-#[derive(Clone)]
-pub struct State {
-    db: Database,
-    identity: Identity,
-}
-
-impl State {
-    pub async fn from_env() -> Result<Self, ConfigError> {
-        Self::from_source(&ProcessEnv)
-    }
-
-    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
-        Ok(Self { db: Database::from_env(src, "PARLEY_DATABASE_URL")?, identity: Identity::from_env(src)? })
-    }
-}
+/// The API role's pool and the identity verifier.
+pub type State = shared::state::ApiState;
 
 #[derive(Debug, Serialize)]
 struct Created {

@@ -3,29 +3,14 @@
 //! (`Authorization: Bearer` and `x-anonymous-session`). Claiming again is a no-op 200; a
 //! session claimed by another user is 409.
 
-use shared::config::{ConfigError, ProcessEnv, Source};
-use shared::db::Database;
 use shared::http::{self, Request, Response, StatusCode};
-use shared::identity::{ANONYMOUS_HEADER, Identity};
+use shared::identity::ANONYMOUS_HEADER;
 use shared::{ApiError, sessions};
 
 pub const FUNCTION: &str = "session-claim";
 
-#[derive(Clone)]
-pub struct State {
-    db: Database,
-    identity: Identity,
-}
-
-impl State {
-    pub async fn from_env() -> Result<Self, ConfigError> {
-        Self::from_source(&ProcessEnv)
-    }
-
-    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
-        Ok(Self { db: Database::from_env(src, "PARLEY_DATABASE_URL")?, identity: Identity::from_env(src)? })
-    }
-}
+/// The API role's pool and the identity verifier.
+pub type State = shared::state::ApiState;
 
 pub async fn handle(state: &State, req: Request) -> Response {
     http::serve(FUNCTION, req, |req| async move { post(state, &req).await }).await

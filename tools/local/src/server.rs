@@ -67,13 +67,14 @@ impl Gateway {
         let path = parts.uri.path().to_owned();
         let method = parts.method.as_str().to_owned();
 
-        if method == "GET" && path == "/openapi.yaml" {
-            if let Some(spec) = &self.openapi {
-                return hyper::Response::builder()
-                    .header("content-type", "application/yaml")
-                    .body(Full::new(Bytes::from(spec.clone())))
-                    .expect("static response");
-            }
+        if method == "GET"
+            && path == "/openapi.yaml"
+            && let Some(spec) = &self.openapi
+        {
+            return hyper::Response::builder()
+                .header("content-type", "application/yaml")
+                .body(Full::new(Bytes::from(spec.clone())))
+                .expect("static response");
         }
         let Some(found) = self.router.find(&method, &path) else {
             return problem(&ApiError::not_found(format!("no route for {method} {path}")), &request_id);

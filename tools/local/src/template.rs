@@ -130,7 +130,7 @@ fn table(id: &str, props: Option<&Value>) -> Result<Table, String> {
     let props = props.ok_or_else(|| format!("{id} has no Properties"))?;
     let name = match props.get("TableName") {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Tagged(t)) if t.tag.to_string() == "!Sub" => t
+        Some(Value::Tagged(t)) if t.tag == "!Sub" => t
             .value
             .as_str()
             .ok_or_else(|| format!("{id}: TableName !Sub is not a string"))?
