@@ -4,12 +4,14 @@
 //! serves requests through [`http::serve`]. Each module's first doc comment says what it
 //! guarantees.
 
+pub mod airports;
 pub mod aws;
 pub mod chain;
 pub mod chat;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod flights;
 pub mod http;
 pub mod identity;
 pub mod metrics;
@@ -19,6 +21,7 @@ pub mod runtime;
 pub mod sessions;
 pub mod state;
 pub mod telemetry;
+pub mod tone;
 
 pub use error::{ApiError, FieldError};
 
