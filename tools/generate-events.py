@@ -105,6 +105,31 @@ EVENTS = {
         "GET", HISTORY, "GET /v1/chat/conversations/{id}/messages", AS_USER, query={"limit": "500"}, params=PARAMS),
     "chat-verification/someone-elses-conversation.404.json": http_event(
         "GET", VERIFY, "GET /v1/chat/conversations/{id}/verification", AS_USER, params=PARAMS),
+    # Quote events avoid fixed future dates, which would turn into past dates and rot.
+    "quote-create/forged-price.422.json": http_event(
+        "POST", "/v1/quotes", "POST /v1/quotes", AS_ANON,
+        json.dumps({"product_id": "PROD_DELAY_60", "premium_cents": 1,
+                    "flight": {"number": "BA117", "origin": "LHR", "destination": "JFK",
+                               "departure_date": "2027-01-15"}})),
+    "quote-create/invalid-flight.422.json": http_event(
+        "POST", "/v1/quotes", "POST /v1/quotes", AS_USER,
+        json.dumps({"product_id": "PROD_DELAY_60",
+                    "flight": {"number": "B", "origin": "LONDON", "destination": "JFK",
+                               "departure_date": "2020-01-01"}})),
+    "quote-create/unknown-product.422.json": http_event(
+        "POST", "/v1/quotes", "POST /v1/quotes", AS_USER,
+        json.dumps({"product_id": "PROD_NOPE",
+                    "flight": {"number": "BA117", "origin": "LHR", "destination": "JFK",
+                               "departure_date": "2099-01-01"}})),
+    "cart-add/someone-elses-quote.404.json": http_event(
+        "POST", "/v1/cart/items", "POST /v1/cart/items", {**AS_USER, "idempotency-key": "sample-event-1"},
+        json.dumps({"quote_id": SOMEONE_ELSES_CONVERSATION})),
+    "cart-get/user.200.json": http_event("GET", "/v1/cart", "GET /v1/cart", AS_USER),
+    "cart-get/no-credentials.401.json": http_event("GET", "/v1/cart", "GET /v1/cart"),
+    "cart-remove/someone-elses-item.404.json": http_event(
+        "DELETE", f"/v1/cart/items/{SOMEONE_ELSES_CONVERSATION}", "DELETE /v1/cart/items/{id}", AS_USER,
+        params={"id": SOMEONE_ELSES_CONVERSATION}),
+    "sweep-expired/hourly.json": scheduled_event({}),
     "verify-chains/nightly.json": scheduled_event({"full": False}),
     "migrate/deploy.json": {"reason": "post-deploy migration", "requested_by": "sam remote invoke"},
 }

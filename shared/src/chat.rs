@@ -45,6 +45,16 @@ pub fn validate_content(raw: &str) -> Result<String, FieldError> {
     Ok(text.to_owned())
 }
 
+/// Who a caller's own messages are from: the user when signed in, else the anonymous
+/// session. `None` for a request without credentials.
+pub fn sender_of(caller: &crate::identity::Caller) -> Option<Sender> {
+    match (caller.user_id, caller.anonymous_session_id) {
+        (Some(user), _) => Some(Sender::User(user)),
+        (None, Some(anon)) => Some(Sender::Anonymous(anon)),
+        (None, None) => None,
+    }
+}
+
 /// A message as the API returns it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Message {
@@ -57,8 +67,16 @@ pub struct Message {
     pub prev_hash: String,
     pub message_hash: String,
     pub created_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    /// Rich content for the client: quote cards in the assistant's replies, else `[]`.
     pub ui_elements: serde_json::Value,
+}
+
+/// How full a conversation may get.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    pub max_messages: u32,
+    /// Messages this request will append, counting the one being appended.
+    pub room: u32,
 }
 
 /// What to append.
@@ -70,13 +88,15 @@ pub struct NewMessage<'a> {
 }
 
 /// Appends `msg` to `conversation_id`, or to a new conversation owned by `owner` when
-/// `None`. 404 for a conversation the caller cannot see; 409 when it is full.
+/// `None`. `room` is how many messages this request will append in all (a message and its
+/// reply: 2), so a conversation is refused before it would end on an unanswered message.
+/// 404 for a conversation the caller cannot see; 409 when it is full.
 pub async fn append(
     tx: &Tx,
     conversation_id: Option<Uuid>,
     owner: Sender,
     msg: &NewMessage<'_>,
-    max_messages: u32,
+    limit: Limit,
 ) -> Result<Message, ApiError> {
     let created_at = Utc::now().trunc_subsecs(6);
     let (conversation_id, index, prev_hash, is_new) = match conversation_id {
@@ -90,9 +110,10 @@ pub async fn append(
                 .await?
                 .ok_or_else(|| ApiError::not_found("no such conversation"))?;
             let count: i32 = head.get(0);
-            if count as u32 >= max_messages {
+            if count as u32 + limit.room > limit.max_messages {
                 return Err(ApiError::conflict(format!(
-                    "this conversation has reached its limit of {max_messages} messages; start a new one"
+                    "this conversation has reached its limit of {} messages; start a new one",
+                    limit.max_messages
                 )));
             }
             let prev: Vec<u8> = head.get(1);
@@ -190,7 +211,7 @@ pub async fn append(
         prev_hash: hex::encode(prev_hash),
         message_hash: hex::encode(hash),
         created_at,
-        ui_elements: serde_json::Value::Null,
+        ui_elements: msg.ui_elements.clone(),
     })
 }
 

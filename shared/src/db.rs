@@ -197,8 +197,6 @@ pub struct Tx {
     begin: Mutex<Option<String>>,
 }
 
-type Params<'a> = &'a [(&'a (dyn ToSql + Sync), Type)];
-
 impl Tx {
     fn client(&self) -> &tokio_postgres::Client {
         self.conn.as_ref().expect("a Tx holds its connection until it ends")
@@ -217,27 +215,31 @@ impl Tx {
         }
     }
 
-    pub async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, DbError> {
+    pub async fn query(&self, sql: &str, params: &[(&(dyn ToSql + Sync), Type)]) -> Result<Vec<Row>, DbError> {
         self.run(self.client().query_typed(sql, params)).await
     }
 
     /// Exactly one row, or an error.
-    pub async fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row, DbError> {
+    pub async fn query_one(&self, sql: &str, params: &[(&(dyn ToSql + Sync), Type)]) -> Result<Row, DbError> {
         self.run(self.client().query_typed_one(sql, params)).await
     }
 
     /// At most one row.
-    pub async fn query_opt(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>, DbError> {
+    pub async fn query_opt(&self, sql: &str, params: &[(&(dyn ToSql + Sync), Type)]) -> Result<Option<Row>, DbError> {
         self.run(self.client().query_typed_opt(sql, params)).await
     }
 
     /// Rows affected.
-    pub async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, DbError> {
+    pub async fn execute(&self, sql: &str, params: &[(&(dyn ToSql + Sync), Type)]) -> Result<u64, DbError> {
         self.run(self.client().execute_typed(sql, params)).await
     }
 
     /// Rows one at a time, for result sets too large to hold (chain verification).
-    pub async fn stream(&self, sql: &str, params: Params<'_>) -> Result<tokio_postgres::RowStream, DbError> {
+    pub async fn stream(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<tokio_postgres::RowStream, DbError> {
         let params = params.iter().map(|(v, t)| (*v as &(dyn ToSql + Sync), t.clone()));
         self.run(self.client().query_typed_raw(sql, params)).await
     }

@@ -56,6 +56,25 @@ impl Caller {
         Ok(self)
     }
 
+    /// A stable key for per-caller records (rate limits, idempotency): `user:<id>` when
+    /// signed in, else `anonymous:<id>`.
+    pub fn key(&self) -> String {
+        match (self.user_id, self.anonymous_session_id) {
+            (Some(user), _) => format!("user:{user}"),
+            (None, Some(anon)) => format!("anonymous:{anon}"),
+            (None, None) => "nobody".to_owned(),
+        }
+    }
+
+    /// `(owner_user_id, owner_anonymous_session_id)` for rows this caller creates: the
+    /// user when signed in, else the anonymous session.
+    pub fn owner_columns(&self) -> (Option<Uuid>, Option<Uuid>) {
+        match self.user_id {
+            Some(user) => (Some(user), None),
+            None => (None, self.anonymous_session_id),
+        }
+    }
+
     /// The signed-in user, or 401.
     pub fn require_user(self) -> Result<Uuid, ApiError> {
         self.user_id

@@ -5,7 +5,9 @@
 //! guarantees.
 
 pub mod airports;
+pub mod assistant;
 pub mod aws;
+pub mod cart;
 pub mod chain;
 pub mod chat;
 pub mod config;
@@ -13,9 +15,12 @@ pub mod db;
 pub mod error;
 pub mod flights;
 pub mod http;
+pub mod idempotency;
 pub mod identity;
 pub mod metrics;
 pub mod outbound;
+pub mod pricing;
+pub mod quotes;
 pub mod ratelimit;
 pub mod runtime;
 pub mod sessions;

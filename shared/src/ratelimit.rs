@@ -149,12 +149,9 @@ impl RateLimiter {
 
     /// 429 when `caller` is over its limit on `route`.
     pub async fn enforce(&self, route: &str, caller: &Caller, limits: &CallerLimits) -> Result<(), ApiError> {
-        let (key, limit) = match (caller.user_id, caller.anonymous_session_id) {
-            (Some(user), _) => (format!("user:{user}"), limits.user),
-            (None, Some(anon)) => (format!("anonymous:{anon}"), limits.anonymous),
-            (None, None) => return Err(Caller::default().require_any().unwrap_err()),
-        };
-        match self.check(route, &key, limit).await? {
+        let caller = caller.require_any()?;
+        let limit = if caller.user_id.is_some() { limits.user } else { limits.anonymous };
+        match self.check(route, &caller.key(), limit).await? {
             Decision::Allowed { .. } | Decision::Unchecked => Ok(()),
             Decision::Limited { retry_after } => Err(too_many(limit, retry_after)),
         }

@@ -161,3 +161,20 @@ pub async fn get_as(path: &str, who: &[(String, String)]) -> Reply {
 pub async fn post_as(path: &str, who: &[(String, String)]) -> Reply {
     send(with_headers(client().post(format!("{}{path}", base_url())), who)).await
 }
+
+/// POST a JSON body, with credentials.
+pub async fn post_json_as(path: &str, who: &[(String, String)], body: &serde_json::Value) -> Reply {
+    send(with_headers(client().post(format!("{}{path}", base_url())).json(body), who)).await
+}
+
+/// DELETE, with credentials.
+pub async fn delete_as(path: &str, who: &[(String, String)]) -> Reply {
+    send(with_headers(client().delete(format!("{}{path}", base_url())), who)).await
+}
+
+/// Headers as a reqwest map.
+pub fn header_map(who: &[(String, String)]) -> reqwest::header::HeaderMap {
+    who.iter()
+        .map(|(k, v)| (reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap()))
+        .collect()
+}

@@ -21,9 +21,13 @@ async fn a_message_starts_a_conversation_at_index_zero_linked_to_genesis() {
     assert_eq!(m["chain_index"], 0);
     assert_eq!(m["prev_hash"], "0".repeat(64));
     assert_eq!(m["message_hash"].as_str().unwrap().len(), 64);
+    // AND the assistant's reply follows it in the same chain
+    let r = &reply.body["reply"];
+    assert_eq!((r["role"].as_str(), r["chain_index"].as_i64()), (Some("assistant"), Some(1)));
+    assert_eq!(r["prev_hash"], m["message_hash"]);
     let next = post_message(&who, "second", Some(conversation_of(&reply))).await;
-    assert_eq!(next.body["message"]["chain_index"], 1);
-    assert_eq!(next.body["message"]["prev_hash"], m["message_hash"]);
+    assert_eq!(next.body["message"]["chain_index"], 2);
+    assert_eq!(next.body["message"]["prev_hash"], r["message_hash"]);
 }
 
 #[tokio::test]
@@ -58,7 +62,7 @@ async fn anonymous_chat_claimed_by_a_user_moves_the_whole_history() {
     get_as(&history_path, &as_user(Uuid::now_v7())).await.assert_problem(404);
     // AND the user can go on writing in it
     let more = post_message(&as_user(user), "four", Some(conversation)).await;
-    assert_eq!(more.body["message"]["chain_index"], 3);
+    assert_eq!(more.body["message"]["chain_index"], 6);
 
     // Claiming again is a no-op; another user cannot claim it
     let again = post_as("/v1/sessions/claim", &both).await;
@@ -87,7 +91,7 @@ async fn someone_elses_conversation_is_not_found_for_every_route() {
     get_as(&format!("/v1/chat/conversations/{conversation}/verification"), &stranger).await.assert_problem(404);
     // and the owner's conversation is untouched
     let v = get_as(&format!("/v1/chat/conversations/{conversation}/verification"), &owner).await;
-    assert_eq!(v.body, json!({"valid": true, "checked": 1, "first_invalid_index": null, "reason": null}));
+    assert_eq!(v.body, json!({"valid": true, "checked": 2, "first_invalid_index": null, "reason": null}));
 }
 
 #[tokio::test]
@@ -126,7 +130,7 @@ async fn invalid_messages_are_422_with_the_field_and_store_nothing() {
     not_json.assert_problem(400);
     // THEN nothing was appended
     let history = get_as(&format!("/v1/chat/conversations/{conversation}/messages"), &who).await;
-    assert_eq!(history.body["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(history.body["messages"].as_array().unwrap().len(), 2, "the first message and its reply only");
 }
 
 #[tokio::test]
@@ -149,7 +153,9 @@ async fn history_pages_oldest_first_with_a_cursor() {
         assert_eq!(page.status, 200, "{}", page.body);
         pages += 1;
         for m in page.body["messages"].as_array().unwrap() {
-            seen.push(m["content"].as_str().unwrap().to_owned());
+            if m["role"] == "user" {
+                seen.push(m["content"].as_str().unwrap().to_owned());
+            }
         }
         match page.body["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
@@ -157,9 +163,9 @@ async fn history_pages_oldest_first_with_a_cursor() {
         }
     }
     assert_eq!(seen, ["m0", "m1", "m2", "m3", "m4"]);
-    assert_eq!(pages, 3);
+    assert_eq!(pages, 5, "10 messages (5 with their replies) in pages of 2");
     let default_page = get_as(&path, &who).await;
-    assert_eq!(default_page.body["messages"].as_array().unwrap().len(), 5);
+    assert_eq!(default_page.body["messages"].as_array().unwrap().len(), 10);
     assert!(default_page.body["next_cursor"].is_null());
     for bad in ["limit=0", "limit=101", "limit=abc", "cursor=bogus"] {
         get_as(&format!("{path}?{bad}"), &who).await.assert_problem(422);
@@ -168,10 +174,11 @@ async fn history_pages_oldest_first_with_a_cursor() {
 
 #[tokio::test]
 async fn two_hundred_concurrent_messages_from_twenty_clients_form_one_unbroken_chain() {
-    // GIVEN one conversation (message 0) and 20 clients of its owner
+    // GIVEN one conversation and 20 clients of its owner
     let user = Uuid::now_v7();
     let who = as_user(user);
-    let conversation = conversation_of(&post_message(&who, "message from the start", None).await);
+    let first = post_message(&who, "message from the start", None).await;
+    let conversation = conversation_of(&first);
     // WHEN they post 199 more messages at once, 10 each (the first client 9)
     let mut tasks = Vec::new();
     for c in 0..20 {
@@ -183,31 +190,36 @@ async fn two_hundred_concurrent_messages_from_twenty_clients_form_one_unbroken_c
                 let reply =
                     post_message_with(&client, &who, &format!("client {c} message {i}"), Some(conversation)).await;
                 assert_eq!(reply.status, 201, "{}", reply.body);
-                indices.push(reply.body["message"]["chain_index"].as_i64().unwrap());
+                let (m, r) = (&reply.body["message"]["chain_index"], &reply.body["reply"]["chain_index"]);
+                // a message and its reply are adjacent: nobody slips in between
+                assert_eq!(r.as_i64().unwrap(), m.as_i64().unwrap() + 1);
+                indices.extend([m.as_i64().unwrap(), r.as_i64().unwrap()]);
             }
             indices
         }));
     }
-    let mut indices: Vec<i64> = vec![0];
+    let mut indices: Vec<i64> = vec![0, 1];
     for t in tasks {
         indices.extend(t.await.unwrap());
     }
-    // THEN the indices are exactly 0..199 — no gaps, no duplicates
+    // THEN 200 messages and their replies hold exactly indices 0..399 — no gaps, no duplicates
     indices.sort_unstable();
-    assert_eq!(indices, (0..200).collect::<Vec<_>>());
-    // AND the stored chain verifies, and history returns all 200 in order
+    assert_eq!(indices, (0..400).collect::<Vec<_>>());
+    // AND the stored chain verifies, and history returns all 400 in order
     let v = get_as(&format!("/v1/chat/conversations/{conversation}/verification"), &who).await;
-    assert_eq!(v.body, json!({"valid": true, "checked": 200, "first_invalid_index": null, "reason": null}));
-    let page1 = get_as(&format!("/v1/chat/conversations/{conversation}/messages?limit=100"), &who).await;
-    let cursor = page1.body["next_cursor"].as_str().unwrap().to_owned();
-    let page2 =
-        get_as(&format!("/v1/chat/conversations/{conversation}/messages?limit=100&cursor={cursor}"), &who).await;
-    let all: Vec<i64> = [&page1, &page2]
-        .iter()
-        .flat_map(|p| p.body["messages"].as_array().unwrap().iter().map(|m| m["chain_index"].as_i64().unwrap()))
-        .collect();
-    assert_eq!(all, (0..200).collect::<Vec<_>>());
-    assert!(page2.body["next_cursor"].is_null());
+    assert_eq!(v.body, json!({"valid": true, "checked": 400, "first_invalid_index": null, "reason": null}));
+    let mut all: Vec<i64> = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page =
+            get_as(&format!("/v1/chat/conversations/{conversation}/messages?limit=100&cursor={cursor}"), &who).await;
+        all.extend(page.body["messages"].as_array().unwrap().iter().map(|m| m["chain_index"].as_i64().unwrap()));
+        match page.body["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(all, (0..400).collect::<Vec<_>>());
 }
 
 #[tokio::test]

@@ -131,21 +131,19 @@ async fn chat_fails_open_when_the_limiter_cannot_reach_dynamodb() {
 
 #[tokio::test]
 async fn a_full_conversation_refuses_more_with_409() {
-    let state = chat_message::State::from_source(&env_with(&[("PARLEY_CHAT_MAX_MESSAGES", "3")])).await.unwrap();
+    // GIVEN conversations limited to 4 messages: two messages and their replies
+    let state = chat_message::State::from_source(&env_with(&[("PARLEY_CHAT_MAX_MESSAGES", "4")])).await.unwrap();
     let token = user_token(Uuid::now_v7());
     let first = chat_message::handle(&state, chat_request(&token, serde_json::json!({"content": "0"}))).await;
     let id = body_of(&first)["message"]["conversation_id"].clone();
-    for i in 1..3 {
-        let r = chat_message::handle(
-            &state,
-            chat_request(&token, serde_json::json!({"content": i.to_string(), "conversation_id": id})),
-        )
-        .await;
-        assert_eq!(r.status(), 201);
-    }
+    let second =
+        chat_message::handle(&state, chat_request(&token, serde_json::json!({"content": "1", "conversation_id": id})))
+            .await;
+    assert_eq!(second.status(), 201);
+    // WHEN a third message is sent THEN it is refused, naming the limit
     let full =
-        chat_message::handle(&state, chat_request(&token, serde_json::json!({"content": "3", "conversation_id": id})))
+        chat_message::handle(&state, chat_request(&token, serde_json::json!({"content": "2", "conversation_id": id})))
             .await;
     assert_eq!(full.status(), 409);
-    assert!(body_of(&full)["detail"].as_str().unwrap().contains("limit of 3 messages"));
+    assert!(body_of(&full)["detail"].as_str().unwrap().contains("limit of 4 messages"));
 }

@@ -78,7 +78,8 @@ async fn a_deleted_message_is_found() {
 
 #[tokio::test]
 async fn a_deleted_last_message_is_found() {
-    assert_broken_at("DELETE FROM conversation_messages WHERE conversation_id = $1 AND chain_index = 4", 4).await;
+    // five messages and their replies: index 9 is the last
+    assert_broken_at("DELETE FROM conversation_messages WHERE conversation_id = $1 AND chain_index = 9", 9).await;
 }
 
 #[tokio::test]
@@ -136,5 +137,5 @@ async fn the_nightly_run_verifies_a_conversation_changed_since_its_last_check() 
         .await
         .unwrap()
         .get(0);
-    assert_eq!(checked, 3);
+    assert_eq!(checked, 6, "three messages and their replies");
 }

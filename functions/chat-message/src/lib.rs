@@ -1,18 +1,22 @@
-//! `POST /v1/chat/messages` — append a message to the caller's conversation.
+//! `POST /v1/chat/messages` — append a message to the caller's conversation and answer it.
 //!
 //! Body `{"content": string, "conversation_id"?: uuid}`; without `conversation_id` a new
-//! conversation is started for the caller. Rate-limited per caller (default 20/min
-//! anonymous, 60/min signed in; fails open when DynamoDB is down). 201 with the stored
-//! message, its chain index and hashes; 404 for a conversation that is not the caller's;
+//! conversation is started for the caller. The quote assistant answers in the same
+//! transaction: quote cards (real stored quotes, one per product) when the text names a
+//! flight, else a short question. Both messages join the conversation's chain. Rate-limited
+//! per caller (default 20/min anonymous, 60/min signed in; fails open when DynamoDB is
+//! down). 201 with `{"message", "reply"}`; 404 for a conversation that is not the caller's;
 //! 409 when the conversation is full.
 
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use shared::ApiError;
+use shared::assistant;
 use shared::chain::Sender;
 use shared::chat::{self, Message, NewMessage};
 use shared::config::{self, ConfigError, ProcessEnv, Source};
 use shared::http::{self, Request, Response, StatusCode};
-use shared::identity::Caller;
+use shared::quotes::QuoteRules;
 use shared::ratelimit::{CallerLimits, FailMode, Limit, RateLimiter};
 use shared::state::ApiState;
 use uuid::Uuid;
@@ -27,6 +31,7 @@ pub struct State {
     limiter: RateLimiter,
     limits: CallerLimits,
     max_messages: u32,
+    quote_rules: QuoteRules,
 }
 
 impl State {
@@ -41,10 +46,14 @@ impl State {
         let api = ApiState::from_source(src)?;
         let table = config::required(src, "PARLEY_TABLE_NAME")?;
         let limits = CallerLimits::from_env(src, "PARLEY_CHAT_RATE_LIMIT", DEFAULT_LIMITS)?;
-        let max_messages = config::parsed_or(src, "PARLEY_CHAT_MAX_MESSAGES", DEFAULT_MAX_MESSAGES)?;
+        let max_messages: u32 = config::parsed_or(src, "PARLEY_CHAT_MAX_MESSAGES", DEFAULT_MAX_MESSAGES)?;
+        if max_messages < 2 {
+            return Err(ConfigError::new("PARLEY_CHAT_MAX_MESSAGES", "must be at least 2 (a message and its reply)"));
+        }
+        let quote_rules = QuoteRules::from_env(src)?;
         let aws = shared::aws::load().await;
         let limiter = RateLimiter::new(shared::aws::dynamodb(&aws), table, FailMode::Open);
-        Ok(Self { api, limiter, limits, max_messages })
+        Ok(Self { api, limiter, limits, max_messages, quote_rules })
     }
 
     /// The same state with another limiter (tests point it at an unreachable DynamoDB).
@@ -65,6 +74,7 @@ struct Body {
 #[derive(Debug, Serialize)]
 struct Created {
     message: Message,
+    reply: Message,
 }
 
 pub async fn handle(state: &State, req: Request) -> Response {
@@ -77,25 +87,20 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
     let content = chat::validate_content(&body.content).map_err(|e| ApiError::validation(vec![e]))?;
     state.limiter.enforce(FUNCTION, &caller, &state.limits).await?;
 
-    let sender = sender_of(&caller);
+    let sender = chat::sender_of(&caller).ok_or_else(|| ApiError::unauthorized("credentials required"))?;
+    let now = Utc::now();
     let tx = state.api.db.begin(&caller).await?;
-    let message = chat::append(
-        &tx,
-        body.conversation_id,
-        sender,
-        &NewMessage { role: "user", sender, content: &content, ui_elements: serde_json::json!([]) },
-        state.max_messages,
-    )
-    .await?;
+    let user_message = NewMessage { role: "user", sender, content: &content, ui_elements: serde_json::json!([]) };
+    let limit = |room| chat::Limit { max_messages: state.max_messages, room };
+    let message = chat::append(&tx, body.conversation_id, sender, &user_message, limit(2)).await?;
+    let answer = assistant::reply(&tx, &caller, &content, &state.quote_rules, now).await?;
+    let reply_message = NewMessage {
+        role: "assistant",
+        sender: Sender::Assistant,
+        content: &answer.content,
+        ui_elements: answer.ui_elements,
+    };
+    let reply = chat::append(&tx, Some(message.conversation_id), sender, &reply_message, limit(1)).await?;
     tx.commit().await?;
-    http::json(StatusCode::CREATED, &Created { message })
-}
-
-/// A signed-in caller speaks as the user; otherwise as the anonymous session.
-fn sender_of(caller: &Caller) -> Sender {
-    match (caller.user_id, caller.anonymous_session_id) {
-        (Some(user), _) => Sender::User(user),
-        (None, Some(anon)) => Sender::Anonymous(anon),
-        (None, None) => unreachable!("require_any refused an empty caller"),
-    }
+    http::json(StatusCode::CREATED, &Created { message, reply })
 }

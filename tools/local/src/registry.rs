@@ -35,6 +35,10 @@ pub const HTTP_FUNCTIONS: &[&str] = &[
     "chat-message",
     "chat-history",
     "chat-verification",
+    "quote-create",
+    "cart-add",
+    "cart-get",
+    "cart-remove",
 ];
 
 /// The handler of the function named `name` (its crate name under `functions/`).
@@ -48,6 +52,10 @@ pub async fn build(name: &str) -> Option<Result<Handler, ConfigError>> {
             "chat-message" => host!(chat_message),
             "chat-history" => host!(chat_history),
             "chat-verification" => host!(chat_verification),
+            "quote-create" => host!(quote_create),
+            "cart-add" => host!(cart_add),
+            "cart-get" => host!(cart_get),
+            "cart-remove" => host!(cart_remove),
             _ => unreachable!("checked against HTTP_FUNCTIONS"),
         })
     };
@@ -91,9 +99,10 @@ pub async fn invoke(name: &str, payload: serde_json::Value) -> Result<serde_json
     match name {
         "migrate" => once!(migrate),
         "verify-chains" => once!(verify_chains),
+        "sweep-expired" => once!(sweep_expired),
         _ => Err(format!("{name} is not an event-driven function this binary hosts (see {JOB_FUNCTIONS:?})")),
     }
 }
 
 /// The event-driven functions [`invoke`] can run.
-pub const JOB_FUNCTIONS: &[&str] = &["migrate", "verify-chains"];
+pub const JOB_FUNCTIONS: &[&str] = &["migrate", "verify-chains", "sweep-expired"];

@@ -1,0 +1,116 @@
+//! `sweep-expired` — hourly (EventBridge Scheduler): expires lapsed quotes and the cart
+//! items that hold them, and deletes anonymous sessions that were never claimed and expired
+//! more than the retention period ago (`PARLEY_ANONYMOUS_RETENTION_DAYS`, default 7) —
+//! with their conversations, quotes and cart items (foreign keys cascade).
+//!
+//! Runs as the service role, in bounded batches (`PARLEY_SWEEP_BATCH_SIZE`, default 1000),
+//! each its own short transaction: a timeout loses at most one batch, and the next run
+//! resumes where this one stopped. Rows are taken with `FOR UPDATE SKIP LOCKED`, so two
+//! runs at once split the work instead of blocking or counting a row twice. Claimed
+//! sessions — and so everything claimed — are never touched. Reads never wait on this
+//! job: every reader checks `expires_at` itself.
+
+use serde::Serialize;
+use shared::config::{self, ConfigError, ProcessEnv, Source};
+use shared::db::{Database, DbError, ToSql, Type};
+use shared::metrics;
+
+pub const FUNCTION: &str = "sweep-expired";
+
+#[derive(Clone)]
+pub struct State {
+    db: Database,
+    batch_size: i64,
+    retention_days: i32,
+}
+
+impl State {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        let batch_size: i64 = config::parsed_or(src, "PARLEY_SWEEP_BATCH_SIZE", 1000)?;
+        if !(1..=50_000).contains(&batch_size) {
+            return Err(ConfigError::new("PARLEY_SWEEP_BATCH_SIZE", "must be from 1 to 50000"));
+        }
+        let retention_days: i32 = config::parsed_or(src, "PARLEY_ANONYMOUS_RETENTION_DAYS", 7)?;
+        if retention_days < 0 {
+            return Err(ConfigError::new("PARLEY_ANONYMOUS_RETENTION_DAYS", "must not be negative"));
+        }
+        Ok(Self { db: Database::from_env(src, "PARLEY_SERVICE_DATABASE_URL")?, batch_size, retention_days })
+    }
+}
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Report {
+    pub quotes_expired: u64,
+    pub cart_items_expired: u64,
+    pub sessions_deleted: u64,
+    pub batches: u64,
+}
+
+pub async fn handle(
+    state: &State,
+    _event: lambda_runtime::LambdaEvent<serde_json::Value>,
+) -> Result<Report, lambda_runtime::Error> {
+    run(state).await.map_err(|e| e.to_string().into())
+}
+
+const EXPIRE_QUOTES: &str = "UPDATE quotes SET status = 'EXPIRED' WHERE id IN ( \
+     SELECT id FROM quotes WHERE status = 'ACTIVE' AND expires_at <= now() \
+     ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)";
+
+const EXPIRE_CART_ITEMS: &str = "UPDATE quote_cart_items SET status = 'EXPIRED' WHERE id IN ( \
+     SELECT i.id FROM quote_cart_items i JOIN quotes q ON q.id = i.quote_id \
+     WHERE i.status = 'ACTIVE' AND q.expires_at <= now() LIMIT $1 FOR UPDATE OF i SKIP LOCKED)";
+
+const DELETE_SESSIONS: &str = "DELETE FROM anonymous_sessions WHERE id IN ( \
+     SELECT id FROM anonymous_sessions WHERE claimed_by_user_id IS NULL \
+       AND expires_at < now() - make_interval(days => $2) \
+     ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)";
+
+pub async fn run(state: &State) -> Result<Report, DbError> {
+    let mut report = Report::default();
+    let batch = [(&state.batch_size as &(dyn ToSql + Sync), Type::INT8)];
+    let batch_and_retention =
+        [(&state.batch_size as &(dyn ToSql + Sync), Type::INT8), (&state.retention_days, Type::INT4)];
+    report.quotes_expired = drain(state, "quotes expired", EXPIRE_QUOTES, &batch, &mut report.batches).await?;
+    report.cart_items_expired =
+        drain(state, "cart items expired", EXPIRE_CART_ITEMS, &batch, &mut report.batches).await?;
+    report.sessions_deleted =
+        drain(state, "anonymous sessions deleted", DELETE_SESSIONS, &batch_and_retention, &mut report.batches).await?;
+    tracing::info!(
+        function = FUNCTION,
+        quotes_expired = report.quotes_expired,
+        cart_items_expired = report.cart_items_expired,
+        sessions_deleted = report.sessions_deleted,
+        batches = report.batches,
+        "sweep finished"
+    );
+    metrics::emit(FUNCTION, "QuotesExpired", report.quotes_expired as f64, "Count");
+    metrics::emit(FUNCTION, "SessionsDeleted", report.sessions_deleted as f64, "Count");
+    Ok(report)
+}
+
+/// Runs `sql` a batch at a time until a batch touches nothing; returns rows touched.
+async fn drain(
+    state: &State,
+    what: &str,
+    sql: &str,
+    params: &[(&(dyn ToSql + Sync), Type)],
+    batches: &mut u64,
+) -> Result<u64, DbError> {
+    let mut total = 0;
+    loop {
+        let tx = state.db.begin_service().await?;
+        let n = tx.execute(sql, params).await?;
+        tx.commit().await?;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n;
+        *batches += 1;
+        tracing::info!(function = FUNCTION, step = what, batch = n, total, "progress");
+    }
+}
