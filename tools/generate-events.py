@@ -129,6 +129,14 @@ EVENTS = {
     "cart-remove/someone-elses-item.404.json": http_event(
         "DELETE", f"/v1/cart/items/{SOMEONE_ELSES_CONVERSATION}", "DELETE /v1/cart/items/{id}", AS_USER,
         params={"id": SOMEONE_ELSES_CONVERSATION}),
+    "wallet-create/anonymous.401.json": http_event("POST", "/v1/wallets", "POST /v1/wallets", AS_ANON),
+    "wallet-create/user.201.json": http_event(
+        "POST", "/v1/wallets", "POST /v1/wallets", {**AS_USER, "idempotency-key": "sample-wallet-1"}),
+    "wallet-get/no-credentials.401.json": http_event("GET", "/v1/wallets/me", "GET /v1/wallets/me"),
+    "wallet-sign/too-long.422.json": http_event(
+        "POST", "/v1/wallets/me/signatures", "POST /v1/wallets/me/signatures", AS_USER,
+        json.dumps({"message": "x" * 4097})),
+    "rewrap-wallet-keys/dry-run.json": {"dry_run": True},
     "sweep-expired/hourly.json": scheduled_event({}),
     "verify-chains/nightly.json": scheduled_event({"full": False}),
     "migrate/deploy.json": {"reason": "post-deploy migration", "requested_by": "sam remote invoke"},

@@ -6,17 +6,20 @@
 
 pub mod airports;
 pub mod assistant;
+pub mod audit;
 pub mod aws;
 pub mod cart;
 pub mod chain;
 pub mod chat;
 pub mod config;
+pub mod custody;
 pub mod db;
 pub mod error;
 pub mod flights;
 pub mod http;
 pub mod idempotency;
 pub mod identity;
+pub mod ledger;
 pub mod metrics;
 pub mod outbound;
 pub mod pricing;
@@ -27,6 +30,8 @@ pub mod sessions;
 pub mod state;
 pub mod telemetry;
 pub mod tone;
+pub mod wallet;
+pub mod wallets;
 
 pub use error::{ApiError, FieldError};
 

@@ -39,6 +39,9 @@ pub const HTTP_FUNCTIONS: &[&str] = &[
     "cart-add",
     "cart-get",
     "cart-remove",
+    "wallet-create",
+    "wallet-get",
+    "wallet-sign",
 ];
 
 /// The handler of the function named `name` (its crate name under `functions/`).
@@ -56,6 +59,9 @@ pub async fn build(name: &str) -> Option<Result<Handler, ConfigError>> {
             "cart-add" => host!(cart_add),
             "cart-get" => host!(cart_get),
             "cart-remove" => host!(cart_remove),
+            "wallet-create" => host!(wallet_create),
+            "wallet-get" => host!(wallet_get),
+            "wallet-sign" => host!(wallet_sign),
             _ => unreachable!("checked against HTTP_FUNCTIONS"),
         })
     };
@@ -100,9 +106,10 @@ pub async fn invoke(name: &str, payload: serde_json::Value) -> Result<serde_json
         "migrate" => once!(migrate),
         "verify-chains" => once!(verify_chains),
         "sweep-expired" => once!(sweep_expired),
+        "rewrap-wallet-keys" => once!(rewrap_wallet_keys),
         _ => Err(format!("{name} is not an event-driven function this binary hosts (see {JOB_FUNCTIONS:?})")),
     }
 }
 
 /// The event-driven functions [`invoke`] can run.
-pub const JOB_FUNCTIONS: &[&str] = &["migrate", "verify-chains", "sweep-expired"];
+pub const JOB_FUNCTIONS: &[&str] = &["migrate", "verify-chains", "sweep-expired", "rewrap-wallet-keys"];
