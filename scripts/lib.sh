@@ -134,10 +134,11 @@ ensure_venv() {
   echo "$want" > "$stamp"
 }
 
-# moto_start PORT LOGFILE: the emulator for KMS and DynamoDB on loopback.
+# moto_start PORT LOGFILE: the emulator for KMS and DynamoDB on loopback, serving one
+# request at a time so conditional writes are atomic, as in DynamoDB (scripts/moto_serial.py).
 moto_start() {
   local port=$1 log=$2
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  "$VENV/bin/python" "$ROOT/scripts/moto_serial.py" --port "$port" >"$log" 2>&1 &
   MOTO_PID=$!
   wait_port "$port" 30 || { tail -n 20 "$log" >&2; die "moto did not start on port $port"; }
 }

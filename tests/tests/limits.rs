@@ -72,7 +72,7 @@ async fn concurrent_checks_never_admit_more_than_the_limit() {
     let limiter = limiter(FailMode::Closed).await;
     let limit = Limit { max: 10, window: Duration::from_secs(3600) };
     let key = format!("test:{}", Uuid::now_v7());
-    let checks = (0..30).map(|_| limiter.check("limits-test", &key, limit));
+    let checks = (0..100).map(|_| limiter.check("limits-test", &key, limit));
     let decisions = futures::future::join_all(checks).await;
     let allowed = decisions.iter().filter(|d| matches!(d, Ok(Decision::Allowed { .. }))).count();
     assert_eq!(allowed, 10);
