@@ -1,5 +1,5 @@
 # The two commands a new machine needs (see README.md).
-.PHONY: up test
+.PHONY: up test bench
 
 ## up: run the whole stack locally and serve the API on 127.0.0.1:$${PARLEY_HTTP_PORT:-3000}
 up:
@@ -8,3 +8,7 @@ up:
 ## test: run every test against an ephemeral stack of its own
 test:
 	@bash scripts/test.sh
+
+## bench: the performance budget on release binaries (not part of `make test`; slow to build)
+bench:
+	@bash scripts/bench.sh

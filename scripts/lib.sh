@@ -211,3 +211,32 @@ stack_prepare() {
   # shellcheck disable=SC1090
   . "$file"
 }
+
+# ephemeral_stack_up NAME BIN: a fresh PostgreSQL cluster and moto on free ports, migrated
+# and provisioned, torn down (with its files) when the script exits. Sets STATE (the stack's
+# folder, holding stack.env and logs).
+ephemeral_stack_up() {
+  STATE=$(mktemp -d "$LOCAL/$1.XXXXXX")
+  PG_DIR=$(pg_data_dir "$(basename "$STATE")-pg")
+  trap ephemeral_stack_down EXIT
+  trap 'exit 130' INT TERM
+  say "starting an ephemeral stack"
+  pg_start "$PG_DIR" "$(free_port)"
+  local moto_port; moto_port=$(free_port)
+  moto_start "$moto_port" "$STATE/moto.log"
+  echo "$MOTO_PID" >"$STATE/moto.pid"
+  write_env "$STATE/stack.env" 0 "$moto_port"
+  stack_prepare "$STATE/stack.env" "$2"
+}
+
+ephemeral_stack_down() {
+  local rc=$?
+  if [ $rc -ne 0 ] && [ -f "$STATE/gateway.log" ]; then
+    say "last gateway log lines"; tail -n 30 "$STATE/gateway.log" >&2 || true
+  fi
+  kill_pidfile "$STATE/gateway.pid"
+  kill_pidfile "$STATE/moto.pid"
+  pg_stop "$PG_DIR"
+  rm -rf "$STATE" "$PG_DIR"
+  exit $rc
+}

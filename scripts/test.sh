@@ -33,32 +33,11 @@ cargo build --workspace --bins
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET/debug/parley-local"
 
-STATE=$(mktemp -d "$LOCAL/test.XXXXXX")
-PG_DIR=$(pg_data_dir "$(basename "$STATE")-pg")
-cleanup() {
-  local rc=$?
-  if [ $rc -ne 0 ] && [ -f "$STATE/gateway.log" ]; then
-    say "last gateway log lines"; tail -n 30 "$STATE/gateway.log" >&2 || true
-  fi
-  kill_pidfile "$STATE/gateway.pid"
-  kill_pidfile "$STATE/moto.pid"
-  pg_stop "$PG_DIR"
-  rm -rf "$STATE" "$PG_DIR"
-  exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-say "starting an ephemeral stack"
-pg_start "$PG_DIR" "$(free_port)"
-MOTO_PORT=$(free_port)
-moto_start "$MOTO_PORT" "$STATE/moto.log"
-echo "$MOTO_PID" >"$STATE/moto.pid"
-write_env "$STATE/stack.env" 0 "$MOTO_PORT"
+ephemeral_stack_up test "$BIN"
 # The concurrency test posts 200 messages as one user at once; the rate-limit test uses
 # anonymous callers, whose default limit stays in force.
 echo "export PARLEY_CHAT_RATE_LIMIT_USER=100000/60s" >>"$STATE/stack.env"
-stack_prepare "$STATE/stack.env" "$BIN"
+. "$STATE/stack.env"
 
 "$BIN" serve --addr 127.0.0.1:0 --port-file "$STATE/http.port" >"$STATE/gateway.log" 2>&1 &
 echo $! >"$STATE/gateway.pid"

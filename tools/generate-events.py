@@ -137,6 +137,11 @@ EVENTS = {
         "POST", "/v1/wallets/me/signatures", "POST /v1/wallets/me/signatures", AS_USER,
         json.dumps({"message": "x" * 4097})),
     "rewrap-wallet-keys/dry-run.json": {"dry_run": True},
+    "tone-analysis/calm.200.json": http_event(
+        "POST", "/v1/tone/analyses", "POST /v1/tone/analyses", AS_ANON,
+        json.dumps({"text": "The school called about a fight today; can we talk tonight?"})),
+    "tone-analysis/empty.422.json": http_event(
+        "POST", "/v1/tone/analyses", "POST /v1/tone/analyses", AS_USER, json.dumps({"text": ""})),
     "sweep-expired/hourly.json": scheduled_event({}),
     "verify-chains/nightly.json": scheduled_event({"full": False}),
     "migrate/deploy.json": {"reason": "post-deploy migration", "requested_by": "sam remote invoke"},

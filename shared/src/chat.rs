@@ -85,6 +85,8 @@ pub struct NewMessage<'a> {
     pub sender: Sender,
     pub content: &'a str,
     pub ui_elements: serde_json::Value,
+    /// The tone analysis of a human message (`None` for the assistant's).
+    pub tone: Option<serde_json::Value>,
 }
 
 /// Appends `msg` to `conversation_id`, or to a new conversation owned by `owner` when
@@ -180,6 +182,7 @@ pub async fn append(
         (&msg.content, Type::TEXT),
         (&digest_vec, Type::BYTEA),
         (&msg.ui_elements, Type::JSONB),
+        (&msg.tone, Type::JSONB),
         (&created_at, Type::TIMESTAMPTZ),
         (&prev_vec, Type::BYTEA),
         (&hash_vec, Type::BYTEA),
@@ -188,8 +191,8 @@ pub async fn append(
     let write_message = tx.execute(
         "INSERT INTO conversation_messages \
          (id, conversation_id, chain_index, role, sender_kind, sender_id, content, content_sha256, ui_elements, \
-          created_at, prev_hash, message_hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+          tone, created_at, prev_hash, message_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         &message,
     );
     let (head_rows, _) = tokio::try_join!(write_head, write_message).map_err(|e| match e.unique_violation() {

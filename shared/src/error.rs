@@ -36,11 +36,22 @@ pub struct ApiError {
     pub headers: Vec<(http::HeaderName, String)>,
     /// The underlying cause, logged server-side only.
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    /// RFC 9457 extension members (e.g. the indicators of a refused message).
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, slug, title, detail: detail.into(), errors: Vec::new(), headers: Vec::new(), source: None }
+        Self {
+            status,
+            slug,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+            headers: Vec::new(),
+            source: None,
+            extensions: serde_json::Map::new(),
+        }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -103,6 +114,12 @@ impl ApiError {
         self
     }
 
+    /// Adds an extension member to the problem document.
+    pub fn with_extension(mut self, name: &str, value: serde_json::Value) -> Self {
+        self.extensions.insert(name.to_owned(), value);
+        self
+    }
+
     pub fn with_source(mut self, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         self.source = Some(source.into());
         self
@@ -117,6 +134,7 @@ impl ApiError {
             detail: &self.detail,
             request_id,
             errors: &self.errors,
+            extensions: &self.extensions,
         }
     }
 }
@@ -138,6 +156,8 @@ pub struct Problem<'a> {
     pub request_id: &'a str,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub errors: &'a [FieldError],
+    #[serde(flatten)]
+    pub extensions: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod anthropic_stub;
+
 use serde_json::Value;
 use uuid::Uuid;
 

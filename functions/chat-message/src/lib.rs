@@ -7,6 +7,11 @@
 //! per caller (default 20/min anonymous, 60/min signed in; fails open when DynamoDB is
 //! down). 201 with `{"message", "reply"}`; 404 for a conversation that is not the caller's;
 //! 409 when the conversation is full.
+//!
+//! Before anything is stored the message's tone is analysed (Claude when configured, else
+//! the local analyzer) and the deployment's policy applied: by default `low` is stored,
+//! `medium` is stored with a `tone_warning` in the response, and `high` is refused with 422
+//! carrying the indicators and a neutral rewrite — nothing stored, the chain untouched.
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -19,6 +24,7 @@ use shared::http::{self, Request, Response, StatusCode};
 use shared::quotes::QuoteRules;
 use shared::ratelimit::{CallerLimits, FailMode, Limit, RateLimiter};
 use shared::state::ApiState;
+use shared::tone_service::{Decision, TonePolicy, ToneService};
 use uuid::Uuid;
 
 pub const FUNCTION: &str = "chat-message";
@@ -32,6 +38,8 @@ pub struct State {
     limits: CallerLimits,
     max_messages: u32,
     quote_rules: QuoteRules,
+    tone: ToneService,
+    tone_policy: TonePolicy,
 }
 
 impl State {
@@ -51,9 +59,11 @@ impl State {
             return Err(ConfigError::new("PARLEY_CHAT_MAX_MESSAGES", "must be at least 2 (a message and its reply)"));
         }
         let quote_rules = QuoteRules::from_env(src)?;
+        let tone_policy = TonePolicy::from_env(src)?;
         let aws = shared::aws::load().await;
+        let tone = ToneService::from_env(src, &aws)?;
         let limiter = RateLimiter::new(shared::aws::dynamodb(&aws), table, FailMode::Open);
-        Ok(Self { api, limiter, limits, max_messages, quote_rules })
+        Ok(Self { api, limiter, limits, max_messages, quote_rules, tone, tone_policy })
     }
 
     /// The same state with another limiter (tests point it at an unreachable DynamoDB).
@@ -75,6 +85,8 @@ struct Body {
 struct Created {
     message: Message,
     reply: Message,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tone_warning: Option<serde_json::Value>,
 }
 
 pub async fn handle(state: &State, req: Request) -> Response {
@@ -88,9 +100,20 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
     state.limiter.enforce(FUNCTION, &caller, &state.limits).await?;
 
     let sender = chat::sender_of(&caller).ok_or_else(|| ApiError::unauthorized("credentials required"))?;
+    let tone = state.tone.analyze(&content).await;
+    let decision = state.tone_policy.decide(tone.analysis.conflict_level);
+    if decision == Decision::Refuse {
+        return Err(tone.refusal());
+    }
     let now = Utc::now();
     let tx = state.api.db.begin(&caller).await?;
-    let user_message = NewMessage { role: "user", sender, content: &content, ui_elements: serde_json::json!([]) };
+    let user_message = NewMessage {
+        role: "user",
+        sender,
+        content: &content,
+        ui_elements: serde_json::json!([]),
+        tone: Some(tone.stored()),
+    };
     let limit = |room| chat::Limit { max_messages: state.max_messages, room };
     let message = chat::append(&tx, body.conversation_id, sender, &user_message, limit(2)).await?;
     let answer = assistant::reply(&tx, &caller, &content, &state.quote_rules, now).await?;
@@ -99,8 +122,17 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
         sender: Sender::Assistant,
         content: &answer.content,
         ui_elements: answer.ui_elements,
+        tone: None,
     };
     let reply = chat::append(&tx, Some(message.conversation_id), sender, &reply_message, limit(1)).await?;
     tx.commit().await?;
-    http::json(StatusCode::CREATED, &Created { message, reply })
+    let tone_warning = (decision == Decision::Warn).then(|| {
+        serde_json::json!({
+            "conflict_level": tone.analysis.conflict_level,
+            "indicators": tone.analysis.indicators,
+            "neutral_rewrite": tone.analysis.neutral_rewrite,
+            "provider": tone.provider,
+        })
+    });
+    http::json(StatusCode::CREATED, &Created { message, reply, tone_warning })
 }

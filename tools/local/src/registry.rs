@@ -42,6 +42,7 @@ pub const HTTP_FUNCTIONS: &[&str] = &[
     "wallet-create",
     "wallet-get",
     "wallet-sign",
+    "tone-analysis",
 ];
 
 /// The handler of the function named `name` (its crate name under `functions/`).
@@ -62,6 +63,7 @@ pub async fn build(name: &str) -> Option<Result<Handler, ConfigError>> {
             "wallet-create" => host!(wallet_create),
             "wallet-get" => host!(wallet_get),
             "wallet-sign" => host!(wallet_sign),
+            "tone-analysis" => host!(tone_analysis),
             _ => unreachable!("checked against HTTP_FUNCTIONS"),
         })
     };

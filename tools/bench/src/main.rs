@@ -1,0 +1,348 @@
+//! `parley-bench`: the performance budget of the design brief (§6), measured.
+//!
+//! For each benchmarked function it starts the **release** binary exactly as Lambda would —
+//! environment, then the Runtime API — against a local implementation of the Lambda Runtime
+//! API (`/2018-06-01/runtime/invocation/next` and `…/response`), and measures:
+//! - init: process start → the runtime's first `next` call (state built, no network);
+//! - first response: process start → first response posted, lazy database connect included;
+//! - warm latency: event released → response posted, over many invocations (p50, p99);
+//! - the same SQL replayed directly with tokio-postgres, for the database endpoints;
+//! - peak RSS (VmHWM) after the run and RSS part-way, to show it stays flat.
+//!
+//! Run it with `make bench` (which starts its own stack and builds the release binaries);
+//! it prints a Markdown report. Timings here are of this machine, not of Lambda.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use uuid::Uuid;
+
+/// The local Runtime API: hands out queued events, reports when responses arrive.
+struct RuntimeApi {
+    events: Mutex<mpsc::Receiver<(Value, oneshot::Sender<Instant>)>>,
+    pending: Mutex<HashMap<String, oneshot::Sender<Instant>>>,
+    first_next: Mutex<Option<Instant>>,
+}
+
+async fn serve_runtime(api: Arc<RuntimeApi>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let api = api.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let api = api.clone();
+                    async move { Ok::<_, Infallible>(runtime_route(api, req).await) }
+                });
+                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+            });
+        }
+    });
+    addr
+}
+
+async fn runtime_route(
+    api: Arc<RuntimeApi>,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> hyper::Response<Full<Bytes>> {
+    let path = req.uri().path().to_owned();
+    if path.ends_with("/invocation/next") {
+        api.first_next.lock().await.get_or_insert_with(Instant::now);
+        let Some((event, done)) = api.events.lock().await.recv().await else {
+            return hyper::Response::builder().status(500).body(Full::default()).expect("static");
+        };
+        let id = Uuid::now_v7().to_string();
+        api.pending.lock().await.insert(id.clone(), done);
+        let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
+        return hyper::Response::builder()
+            .header("lambda-runtime-aws-request-id", &id)
+            .header("lambda-runtime-deadline-ms", deadline.to_string())
+            .header("lambda-runtime-invoked-function-arn", "arn:aws:lambda:eu-west-1:000000000000:function:bench")
+            .header("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000")
+            .body(Full::new(Bytes::from(event.to_string())))
+            .expect("static");
+    }
+    let arrived = Instant::now();
+    let id = path.split('/').nth(4).unwrap_or_default().to_owned();
+    let _ = req.into_body().collect().await;
+    if let Some(done) = api.pending.lock().await.remove(&id) {
+        let _ = done.send(arrived);
+    }
+    hyper::Response::builder().status(202).body(Full::default()).expect("static")
+}
+
+/// An API Gateway v2 event.
+fn event(method: &str, path: &str, route: &str, headers: Value, body: Option<Value>, params: Option<Value>) -> Value {
+    let mut e = json!({
+        "version": "2.0", "routeKey": route, "rawPath": path, "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {"accountId": "000000000000", "apiId": "bench", "domainName": "bench", "domainPrefix": "bench",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"},
+            "requestId": Uuid::now_v7().to_string(), "routeKey": route, "stage": "$default",
+            "time": "22/Nov/2026:00:00:00 +0000", "timeEpoch": 0},
+        "isBase64Encoded": false,
+    });
+    if let Some(b) = body {
+        e["body"] = json!(b.to_string());
+    }
+    if let Some(p) = params {
+        e["pathParameters"] = p;
+    }
+    e
+}
+
+struct Measured {
+    name: &'static str,
+    init: Duration,
+    first_response: Duration,
+    warm: Vec<Duration>,
+    direct: Vec<Duration>,
+    rss_early_kb: u64,
+    rss_late_kb: u64,
+    peak_kb: u64,
+    size_bytes: u64,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn proc_status_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn setting(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run with `make bench`"))
+}
+
+/// Runs `binary` for `invocations` events from `make_event`.
+async fn run_function(
+    name: &'static str,
+    bin_dir: &std::path::Path,
+    invocations: usize,
+    make_event: &(dyn Fn(usize) -> Value + Sync),
+) -> Measured {
+    let (tx, rx) = mpsc::channel(1);
+    let api = Arc::new(RuntimeApi { events: Mutex::new(rx), pending: Mutex::default(), first_next: Mutex::default() });
+    let addr = serve_runtime(api.clone()).await;
+    let binary = bin_dir.join(name);
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(&binary)
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("PARLEY_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+    let pid = child.id().unwrap_or(0);
+    let mut warm = Vec::with_capacity(invocations);
+    let mut first_response = Duration::ZERO;
+    let mut rss_early_kb = 0;
+    for i in 0..=invocations {
+        let (done_tx, done_rx) = oneshot::channel();
+        let released = Instant::now();
+        tx.send((make_event(i), done_tx)).await.expect("runtime API alive");
+        let arrived =
+            tokio::time::timeout(Duration::from_secs(30), done_rx).await.expect("a response in 30 s").expect("sent");
+        if i == 0 {
+            first_response = arrived - started;
+        } else {
+            warm.push(arrived - released);
+        }
+        if i == 100 {
+            rss_early_kb = proc_status_kb(pid, "VmRSS:");
+        }
+    }
+    let init = api.first_next.lock().await.map(|t| t - started).unwrap_or_default();
+    let rss_late_kb = proc_status_kb(pid, "VmRSS:");
+    let peak_kb = proc_status_kb(pid, "VmHWM:");
+    let _ = child.kill().await;
+    warm.sort();
+    let size_bytes = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
+    Measured { name, init, first_response, warm, direct: Vec::new(), rss_early_kb, rss_late_kb, peak_kb, size_bytes }
+}
+
+/// Times `round` (the handler's SQL, replayed directly) `n` times on one connection.
+async fn replay<F, Fut>(n: usize, round: F) -> Vec<Duration>
+where
+    F: Fn(Arc<tokio_postgres::Client>, usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (client, conn) =
+        tokio_postgres::connect(&setting("DATABASE_URL"), tokio_postgres::NoTls).await.expect("postgres");
+    tokio::spawn(conn);
+    let client = Arc::new(client);
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        round(client.clone(), i).await;
+        out.push(t.elapsed());
+    }
+    out.sort();
+    out
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let invocations: usize =
+        std::env::var("PARLEY_BENCH_INVOCATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let bin_dir = PathBuf::from(std::env::var("PARLEY_BENCH_BIN_DIR").unwrap_or_else(|_| "target/release".into()));
+    let user = Uuid::now_v7();
+    let token = shared::identity::mint_user_token(
+        setting("PARLEY_JWT_SECRET").as_bytes(),
+        &setting("PARLEY_JWT_ISSUER"),
+        &setting("PARLEY_JWT_AUDIENCE"),
+        user,
+        Duration::from_secs(3600),
+    );
+    let auth = json!({"authorization": format!("Bearer {token}"), "content-type": "application/json"});
+
+    let mut results = Vec::new();
+
+    // session-me: identity only, no database.
+    let e = auth.clone();
+    results.push(
+        run_function("session-me", &bin_dir, invocations, &move |_| {
+            event("GET", "/v1/sessions/me", "GET /v1/sessions/me", e.clone(), None, None)
+        })
+        .await,
+    );
+
+    // session-anonymous: one INSERT in one round trip.
+    let mut m = run_function("session-anonymous", &bin_dir, invocations, &|_| {
+        event("POST", "/v1/sessions/anonymous", "POST /v1/sessions/anonymous", json!({}), None, None)
+    })
+    .await;
+    m.direct = replay(invocations, |c, _| async move {
+        let id = Uuid::now_v7();
+        let begin = format!("BEGIN; SELECT set_config('statement_timeout', '5000', true), set_config('app.user_id', '', true), set_config('app.anonymous_session_id', '{id}', true)");
+        let now = chrono::Utc::now();
+        let exp = now + chrono::Duration::hours(24);
+        use tokio_postgres::types::{ToSql, Type};
+        let params: [(&(dyn ToSql + Sync), Type); 3] = [(&id, Type::UUID), (&now, Type::TIMESTAMPTZ), (&exp, Type::TIMESTAMPTZ)];
+        let (a, b, d) = tokio::join!(
+            c.batch_execute(&begin),
+            c.query_typed("INSERT INTO anonymous_sessions (id, created_at, expires_at) VALUES ($1, $2, $3)", &params),
+            c.batch_execute("COMMIT")
+        );
+        a.and(b.map(|_| ())).and(d).expect("replayed insert");
+    })
+    .await;
+    results.push(m);
+
+    // chat-history: a 50-message page of a conversation, as the signed-in owner.
+    let conversation = seed_conversation(user).await;
+    let e = auth.clone();
+    let path = format!("/v1/chat/conversations/{conversation}/messages");
+    let mut m = run_function("chat-history", &bin_dir, invocations, &move |_| {
+        event(
+            "GET",
+            &path,
+            "GET /v1/chat/conversations/{id}/messages",
+            e.clone(),
+            None,
+            Some(json!({"id": conversation.to_string()})),
+        )
+    })
+    .await;
+    m.direct = replay(invocations, move |c, _| async move {
+        let begin = format!("BEGIN; SELECT set_config('statement_timeout', '5000', true), set_config('app.user_id', '{user}', true), set_config('app.anonymous_session_id', '', true)");
+        use tokio_postgres::types::{ToSql, Type};
+        let by_id: [(&(dyn ToSql + Sync), Type); 1] = [(&conversation, Type::UUID)];
+        let page: [(&(dyn ToSql + Sync), Type); 3] = [(&conversation, Type::UUID), (&-1i32, Type::INT4), (&51i64, Type::INT8)];
+        let (a, b, d) = tokio::join!(
+            c.batch_execute(&begin),
+            c.query_typed("SELECT 1 FROM conversations WHERE id = $1", &by_id),
+            c.query_typed(
+                "SELECT id, conversation_id, role, content, chain_index, prev_hash, message_hash, created_at, ui_elements \
+                 FROM conversation_messages WHERE conversation_id = $1 AND chain_index > $2 ORDER BY chain_index LIMIT $3",
+                &page
+            ),
+        );
+        a.and(b.map(|_| ())).and(d.map(|_| ())).expect("replayed reads");
+        c.batch_execute("COMMIT").await.expect("commit");
+    })
+    .await;
+    results.push(m);
+
+    print_report(&results, invocations);
+}
+
+/// A conversation with 60 messages for `user`, written through the real append path.
+async fn seed_conversation(user: Uuid) -> Uuid {
+    let db = shared::db::Database::connect_lazily(&setting("DATABASE_URL"), 1).expect("pool");
+    let caller = shared::identity::Caller::user(user);
+    let sender = shared::chain::Sender::User(user);
+    let mut id = None;
+    for i in 0..60 {
+        let tx = db.begin(&caller).await.expect("begin");
+        let msg = shared::chat::NewMessage {
+            role: "user",
+            sender,
+            content: &format!("message {i}"),
+            ui_elements: json!([]),
+            tone: None,
+        };
+        let m = shared::chat::append(&tx, id, sender, &msg, shared::chat::Limit { max_messages: 1000, room: 1 })
+            .await
+            .expect("append");
+        tx.commit().await.expect("commit");
+        id = Some(m.conversation_id);
+    }
+    id.expect("seeded")
+}
+
+fn print_report(results: &[Measured], invocations: usize) {
+    println!(
+        "| function | init | first response | warm p50 | warm p99 | direct SQL p50 | direct SQL p99 | RSS after 100 | RSS after {invocations} | peak RSS | binary |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for m in results {
+        let (d50, d99) = if m.direct.is_empty() {
+            ("—".to_owned(), "—".to_owned())
+        } else {
+            (ms(percentile(&m.direct, 0.5)), ms(percentile(&m.direct, 0.99)))
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {:.1} MB | {:.1} MB | {:.1} MB | {:.1} MB |",
+            m.name,
+            ms(m.init),
+            ms(m.first_response),
+            ms(percentile(&m.warm, 0.5)),
+            ms(percentile(&m.warm, 0.99)),
+            d50,
+            d99,
+            m.rss_early_kb as f64 / 1024.0,
+            m.rss_late_kb as f64 / 1024.0,
+            m.peak_kb as f64 / 1024.0,
+            m.size_bytes as f64 / 1_048_576.0,
+        );
+    }
+}
