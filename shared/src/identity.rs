@@ -227,9 +227,17 @@ impl Identity {
             UserKeys::Hs256(key) => jsonwebtoken::decode::<UserClaims>(token, key, &self.inner.user_validation),
             UserKeys::Jwks(cache) => {
                 let header = jsonwebtoken::decode_header(token).map_err(|_| invalid_user_token())?;
+                // jsonwebtoken requires every algorithm of a Validation to match the key's
+                // family, so each token is checked against its own algorithm — once that
+                // algorithm is known to be one we accept.
+                if !self.inner.user_validation.algorithms.contains(&header.alg) {
+                    return Err(invalid_user_token());
+                }
                 let kid = header.kid.ok_or_else(invalid_user_token)?;
                 let key = cache.key(&kid).await?;
-                jsonwebtoken::decode::<UserClaims>(token, &key, &self.inner.user_validation)
+                let mut validation = self.inner.user_validation.clone();
+                validation.algorithms = vec![header.alg];
+                jsonwebtoken::decode::<UserClaims>(token, &key, &validation)
             }
         }
         .map_err(|e| {

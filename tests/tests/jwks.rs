@@ -1,0 +1,134 @@
+//! The production path of user tokens: RS256 JWTs verified against the identity provider's
+//! JWKS, fetched over HTTP from a local server, cached, and refused when anything is off.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use lambda_http::Body;
+use parley_e2e::repo;
+use serde_json::json;
+use uuid::Uuid;
+
+const ISSUER: &str = "https://idp.parley.test/";
+const AUDIENCE: &str = "parley-api";
+
+/// Serves tests/data/jwks/jwks.json; returns its URL and a request counter.
+async fn jwks_server() -> (String, Arc<AtomicUsize>) {
+    let jwks = std::fs::read_to_string(repo().join("tests/data/jwks/jwks.json")).unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let (jwks, counter) = (jwks.clone(), counter.clone());
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |_req| {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let body = jwks.clone();
+                    async move {
+                        Ok::<_, Infallible>(
+                            hyper::Response::builder()
+                                .header("content-type", "application/json")
+                                .body(Full::new(Bytes::from(body)))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (url, hits)
+}
+
+fn state(jwks_url: &str) -> session_me::State {
+    let env: HashMap<String, String> = [
+        ("PARLEY_JWT_ISSUER", ISSUER),
+        ("PARLEY_JWT_AUDIENCE", AUDIENCE),
+        ("PARLEY_JWT_JWKS_URL", jwks_url),
+        ("PARLEY_ANON_TOKEN_SECRET", "jwks-test-anonymous-secret-0123456789"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    session_me::State::from_source(&env).unwrap()
+}
+
+fn rs256(kid: &str, claims: serde_json::Value) -> String {
+    let der = std::fs::read(repo().join("tests/data/jwks/test-signing-key.der")).unwrap();
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_rsa_der(&der)).unwrap()
+}
+
+fn claims(user: Uuid, exp_in: i64) -> serde_json::Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({"sub": user, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + exp_in})
+}
+
+async fn me(state: &session_me::State, token: &str) -> (u16, serde_json::Value) {
+    let req = http::Request::builder()
+        .uri("/v1/sessions/me")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::Empty)
+        .unwrap();
+    let resp = session_me::handle(state, req).await;
+    let body = match resp.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap(),
+        _ => serde_json::Value::Null,
+    };
+    (resp.status().as_u16(), body)
+}
+
+#[tokio::test]
+async fn an_rs256_token_from_the_identity_provider_is_accepted_and_the_keys_are_cached() {
+    let (url, hits) = jwks_server().await;
+    let state = state(&url);
+    let user = Uuid::now_v7();
+    for _ in 0..3 {
+        let (status, body) = me(&state, &rs256("parley-test-1", claims(user, 300))).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, json!({"kind": "user", "id": user}));
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "the JWKS is fetched once and cached");
+}
+
+#[tokio::test]
+async fn unknown_keys_wrong_algorithms_and_expired_tokens_are_refused() {
+    let (url, hits) = jwks_server().await;
+    let state = state(&url);
+    let user = Uuid::now_v7();
+    assert_eq!(me(&state, &rs256("someone-elses-key", claims(user, 300))).await.0, 401);
+    assert_eq!(me(&state, &rs256("parley-test-1", claims(user, -3600))).await.0, 401);
+    let mut wrong_aud = claims(user, 300);
+    wrong_aud["aud"] = json!("another-api");
+    assert_eq!(me(&state, &rs256("parley-test-1", wrong_aud)).await.0, 401);
+    // An HS256 token "signed" with the public modulus must not pass as RS256.
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("parley-test-1".into());
+    let hs =
+        jsonwebtoken::encode(&header, &claims(user, 300), &EncodingKey::from_secret(b"public-key-material")).unwrap();
+    assert_eq!(me(&state, &hs).await.0, 401);
+    // A burst of unknown kids does not hammer the provider: refreshes are rate-limited.
+    for i in 0..5 {
+        me(&state, &rs256(&format!("forged-{i}"), claims(user, 300))).await;
+    }
+    assert!(hits.load(Ordering::SeqCst) <= 2, "{} JWKS fetches", hits.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn an_unreachable_identity_provider_is_a_503_not_a_401() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let state = state(&format!("http://127.0.0.1:{port}/jwks.json"));
+    let (status, body) = me(&state, &rs256("parley-test-1", claims(Uuid::now_v7(), 300))).await;
+    assert_eq!(status, 503, "{body}");
+}
