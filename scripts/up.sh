@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make up`: the whole stack on this machine - PostgreSQL (a throwaway cluster under
-# .local/), moto (KMS + DynamoDB), migrations, the template's tables and key, and the local
+# .local/, with an empty database each run), moto (KMS + DynamoDB), migrations, the
+# template's tables and key, and the local
 # gateway on 127.0.0.1:${PARLEY_HTTP_PORT:-3000}. Stays in the foreground; Ctrl-C stops
 # everything it started. Safe to run again: leftovers of a killed run are stopped first.
 set -euo pipefail
@@ -30,6 +31,9 @@ trap 'say "stopping the stack"; cleanup' EXIT
 trap 'exit 130' INT TERM
 
 pg_start "$PG_DIR" "$PG_PORT"
+# moto keeps KMS keys and DynamoDB items in memory only, so data from a previous run (wallet
+# keys encrypted under a key that no longer exists) cannot outlive it: start empty too.
+pg_psql -d postgres -c "DROP DATABASE IF EXISTS parley WITH (FORCE)" -c "CREATE DATABASE parley" >/dev/null
 moto_start "$MOTO_PORT" "$STATE/moto.log"
 echo "$MOTO_PID" >"$STATE/moto.pid"
 write_env "$LOCAL/stack.env" "$HTTP_PORT" "$MOTO_PORT"
