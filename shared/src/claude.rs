@@ -153,8 +153,9 @@ impl ClaudeClient {
                 .json(&body)
         })
         .await?;
-        let parsed: MessagesResponse =
-            resp.json().await.map_err(|e| ClaudeError::Invalid(format!("not a Messages API response: {e}")))?;
+        let bytes = resp.bytes().await.map_err(|e| ClaudeError::Invalid(format!("unreadable body: {e}")))?;
+        let parsed: MessagesResponse = serde_json::from_slice(&bytes)
+            .map_err(|e| ClaudeError::Invalid(format!("not a Messages API response ({})", describe_json_error(&e))))?;
         let usage = Usage {
             input_tokens: parsed.usage.input_tokens,
             output_tokens: parsed.usage.output_tokens,
@@ -170,9 +171,15 @@ impl ClaudeClient {
     }
 }
 
+/// Where and how JSON failed, without quoting it: serde's messages can quote the model's
+/// output, which can echo the user's text, and this ends up in logs.
+fn describe_json_error(e: &serde_json::Error) -> String {
+    format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column())
+}
+
 /// Checks the model's JSON and turns it into an [`Analysis`] whose spans point into `text`.
 fn verdict_to_analysis(answer: &str, text: &str) -> Result<Analysis, ClaudeError> {
-    let v: Verdict = serde_json::from_str(answer).map_err(|e| ClaudeError::Invalid(e.to_string()))?;
+    let v: Verdict = serde_json::from_str(answer).map_err(|e| ClaudeError::Invalid(describe_json_error(&e)))?;
     if v.is_hostile != (v.conflict_level == ConflictLevel::High) {
         return Err(ClaudeError::Invalid("is_hostile contradicts conflict_level".into()));
     }
@@ -238,6 +245,13 @@ mod tests {
         ] {
             assert!(verdict_to_analysis(bad, text).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_provider_error_never_quotes_the_message() {
+        let err =
+            verdict_to_analysis(r#"{"is_hostile": "my secret text", "conflict_level": "low"}"#, "x").err().unwrap();
+        assert!(!err.to_string().contains("secret"), "{err}");
     }
 
     #[test]

@@ -362,3 +362,18 @@ async fn rewrap_moves_every_wallet_to_a_new_key_and_they_still_sign() {
         .get(0);
     assert_eq!(audited, 3);
 }
+
+#[tokio::test]
+async fn wallet_creation_honours_idempotency_key() {
+    let user = Uuid::now_v7();
+    let mut headers = as_user(user);
+    headers.push(("idempotency-key".into(), Uuid::now_v7().to_string()));
+    let first = post_as("/v1/wallets", &headers).await;
+    let replay = post_as("/v1/wallets", &headers).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    // The same key replays the first answer byte for byte — 201, not the 200 a new request gets
+    assert_eq!((replay.status, &replay.body), (201, &first.body));
+    assert_eq!(replay.header("idempotent-replayed"), "true");
+    let fresh = post_as("/v1/wallets", &as_user(user)).await;
+    assert_eq!((fresh.status, &fresh.body["id"]), (200, &first.body["id"]));
+}
