@@ -288,9 +288,19 @@ pub async fn history(tx: &Tx, conversation_id: Uuid, after: Option<i32>, limit: 
     Ok(Page { messages, next_cursor })
 }
 
-/// Recomputes the chain of `conversation_id`, streaming its messages. `None` when the
-/// conversation is not visible to the transaction's role.
-pub async fn verify(tx: &Tx, conversation_id: Uuid) -> Result<Option<Verification>, DbError> {
+/// The chain head a verification checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub count: i32,
+    pub hash: Vec<u8>,
+}
+
+/// Recomputes the chain of `conversation_id`, streaming its messages, and returns the
+/// verdict with the head it was checked against. `None` when the conversation is not
+/// visible to the transaction's role. Run it in a snapshot transaction
+/// ([`Database::begin_snapshot`](crate::db::Database::begin_snapshot)): the head and the
+/// messages must come from one moment, or a concurrent append looks like tampering.
+pub async fn verify(tx: &Tx, conversation_id: Uuid) -> Result<Option<(Verification, Head)>, DbError> {
     let Some(head) = tx
         .query_opt(
             "SELECT message_count, head_hash FROM conversations WHERE id = $1",
@@ -326,7 +336,8 @@ pub async fn verify(tx: &Tx, conversation_id: Uuid) -> Result<Option<Verificatio
             break;
         }
     }
-    Ok(Some(verifier.finish(count.max(0) as u64, &head_hash)))
+    let verdict = verifier.finish(count.max(0) as u64, &head_hash);
+    Ok(Some((verdict, Head { count, hash: head_hash })))
 }
 
 #[cfg(test)]

@@ -150,6 +150,17 @@ impl Database {
         self.begin_with(&begin_sql(None)).await
     }
 
+    /// Like [`begin`](Self::begin), but every statement sees one snapshot (REPEATABLE READ):
+    /// for reads that must agree with each other, such as a chain head and its messages.
+    pub async fn begin_snapshot(&self, caller: &Caller) -> Result<Tx, DbError> {
+        self.begin_with(&begin_sql(Some(caller)).replacen("BEGIN;", "BEGIN ISOLATION LEVEL REPEATABLE READ;", 1)).await
+    }
+
+    /// [`begin_service`](Self::begin_service) with one snapshot for every statement.
+    pub async fn begin_service_snapshot(&self) -> Result<Tx, DbError> {
+        self.begin_with(&begin_sql(None).replacen("BEGIN;", "BEGIN ISOLATION LEVEL REPEATABLE READ;", 1)).await
+    }
+
     /// Runs one statement as the whole request transaction in a single round trip:
     /// `BEGIN` with the caller's context, the statement and `COMMIT` are pipelined on one
     /// connection. A failing statement aborts the transaction, and `COMMIT` then rolls it back.

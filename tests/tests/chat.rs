@@ -259,3 +259,38 @@ async fn the_api_role_cannot_read_or_write_another_callers_chat_even_without_a_w
     assert!(edit.as_db_error().unwrap().message().contains("permission denied"), "{edit:?}");
     db.batch_execute("ROLLBACK").await.unwrap();
 }
+
+#[tokio::test]
+async fn verifying_while_messages_arrive_never_reports_a_broken_chain() {
+    // GIVEN a conversation that keeps growing
+    let who = as_user(Uuid::now_v7());
+    let conversation = conversation_of(&post_message(&who, "start", None).await);
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let who = who.clone();
+            tokio::spawn(async move {
+                for i in 0..15 {
+                    assert_eq!(
+                        post_message(&who, &format!("writer {w} message {i}"), Some(conversation)).await.status,
+                        201
+                    );
+                }
+            })
+        })
+        .collect();
+    // WHEN it is verified again and again meanwhile
+    let path = format!("/v1/chat/conversations/{conversation}/verification");
+    let mut seen = Vec::new();
+    while !writers.iter().all(|w| w.is_finished()) {
+        let v = get_as(&path, &who).await;
+        // THEN every verdict is valid: a head read and a message read from different moments
+        // would make a fresh append look like tampering
+        assert_eq!(v.body["valid"], true, "{}", v.body);
+        seen.push(v.body["checked"].as_i64().unwrap());
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert!(seen.len() > 3, "verified only {} times", seen.len());
+    assert!(seen.windows(2).all(|p| p[0] <= p[1]), "{seen:?}");
+}

@@ -17,8 +17,9 @@ pub async fn handle(state: &State, req: Request) -> Response {
 async fn get(state: &State, req: &Request) -> Result<Response, ApiError> {
     let caller = state.identity.caller(req).await?.require_any()?;
     let conversation_id = chat::conversation_id(req)?;
-    let tx = state.db.begin(&caller).await?;
-    let verification =
+    // One snapshot: a message appended meanwhile must not look like tampering.
+    let tx = state.db.begin_snapshot(&caller).await?;
+    let (verification, _) =
         chat::verify(&tx, conversation_id).await?.ok_or_else(|| ApiError::not_found("no such conversation"))?;
     tx.commit().await?;
     if !verification.valid {

@@ -1,7 +1,8 @@
 //! `verify-chains` — nightly (EventBridge Scheduler): recompute the hash chain of every
-//! conversation that gained messages since its last verification, or whose last
-//! verification is older than `PARLEY_VERIFY_MAX_AGE_DAYS` (default 7: tampering that adds
-//! no message is still found within a week), record each result in
+//! conversation whose head (message count and last hash) differs from the head its last
+//! verification checked, or whose last verification is older than
+//! `PARLEY_VERIFY_MAX_AGE_DAYS` (default 7: tampering that adds no message is still found
+//! within a week), record each result in
 //! `chain_verifications`, and raise a broken chain loudly (an error log line naming the
 //! conversation and index, and the `ChainsBroken` metric).
 //!
@@ -115,7 +116,7 @@ async fn next_batch(state: &State, after: Uuid, full: bool) -> Result<Vec<Uuid>,
             "SELECT c.id FROM conversations c \
              WHERE c.id > $1 AND ($3 OR NOT EXISTS ( \
                  SELECT 1 FROM chain_verifications v \
-                 WHERE v.conversation_id = c.id AND v.verified_at >= c.last_message_at \
+                 WHERE v.conversation_id = c.id AND v.head_count = c.message_count AND v.head_hash = c.head_hash \
                    AND v.verified_at > now() - make_interval(days => $4))) \
              ORDER BY c.id LIMIT $2",
             &[
@@ -131,22 +132,21 @@ async fn next_batch(state: &State, after: Uuid, full: bool) -> Result<Vec<Uuid>,
 }
 
 async fn verify_one(state: &State, conversation_id: Uuid, report: &mut Report) -> Result<(), DbError> {
+    // Read in one snapshot, so the head recorded is the head the messages were checked
+    // against; record in a transaction of its own, whose foreign-key check may meet a
+    // concurrent append without a serialization failure.
+    let snapshot = state.db.begin_service_snapshot().await?;
+    let verified = chat::verify(&snapshot, conversation_id).await?;
+    snapshot.commit().await?;
+    let Some((v, head)) = verified else { return Ok(()) }; // deleted since the batch was read
+    let (head_count, head_hash) = (head.count, head.hash);
     let tx = state.db.begin_service().await?;
-    let Some(v) = chat::verify(&tx, conversation_id).await? else {
-        return tx.commit().await; // deleted since the batch was read
-    };
-    let head = tx
-        .query_one(
-            "SELECT message_count, head_hash FROM conversations WHERE id = $1",
-            &[(&conversation_id, Type::UUID)],
-        )
-        .await?;
-    let (head_count, head_hash): (i32, Vec<u8>) = (head.get(0), head.get(1));
     let first_invalid = v.first_invalid_index.map(|i| i as i32);
     tx.execute(
+        // Nothing is recorded for a conversation deleted (swept) since it was read.
         "INSERT INTO chain_verifications \
          (id, conversation_id, valid, checked, first_invalid_index, reason, head_count, head_hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM conversations WHERE id = $2)",
         &[
             (&Uuid::now_v7(), Type::UUID),
             (&conversation_id, Type::UUID),
