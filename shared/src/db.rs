@@ -142,23 +142,23 @@ impl Database {
 
     /// Opens the request transaction with the caller's RLS context.
     pub async fn begin(&self, caller: &Caller) -> Result<Tx, DbError> {
-        self.begin_with(&begin_sql(Some(caller))).await
+        self.begin_with(&begin_sql(Some(caller), false)).await
     }
 
     /// Opens a transaction for a webhook or scheduled job (the service role; no caller).
     pub async fn begin_service(&self) -> Result<Tx, DbError> {
-        self.begin_with(&begin_sql(None)).await
+        self.begin_with(&begin_sql(None, false)).await
     }
 
     /// Like [`begin`](Self::begin), but every statement sees one snapshot (REPEATABLE READ):
     /// for reads that must agree with each other, such as a chain head and its messages.
     pub async fn begin_snapshot(&self, caller: &Caller) -> Result<Tx, DbError> {
-        self.begin_with(&begin_sql(Some(caller)).replacen("BEGIN;", "BEGIN ISOLATION LEVEL REPEATABLE READ;", 1)).await
+        self.begin_with(&begin_sql(Some(caller), true)).await
     }
 
     /// [`begin_service`](Self::begin_service) with one snapshot for every statement.
     pub async fn begin_service_snapshot(&self) -> Result<Tx, DbError> {
-        self.begin_with(&begin_sql(None).replacen("BEGIN;", "BEGIN ISOLATION LEVEL REPEATABLE READ;", 1)).await
+        self.begin_with(&begin_sql(None, true)).await
     }
 
     /// Runs one statement as the whole request transaction in a single round trip:
@@ -171,7 +171,7 @@ impl Database {
         params: &[(&(dyn ToSql + Sync), Type)],
     ) -> Result<Vec<Row>, DbError> {
         let conn = self.connection().await?;
-        let begin = begin_sql(Some(caller));
+        let begin = begin_sql(Some(caller), false);
         let (opened, rows, committed) =
             tokio::join!(conn.batch_execute(&begin), conn.query_typed(sql, params), conn.batch_execute("COMMIT"));
         match (opened, committed) {
@@ -313,8 +313,10 @@ fn unavailable_or_query(e: tokio_postgres::Error) -> DbError {
 /// caller's identity for API requests. The ids are UUIDs we formatted ourselves (hex and
 /// dashes only), so inlining them in a simple-protocol batch is safe, and it saves the round
 /// trip a bound statement would cost.
-fn begin_sql(caller: Option<&Caller>) -> String {
-    let timeout = format!("BEGIN; SELECT set_config('statement_timeout', '{STATEMENT_TIMEOUT_MS}', true)");
+/// `snapshot` makes every statement of the transaction see one snapshot (REPEATABLE READ).
+fn begin_sql(caller: Option<&Caller>, snapshot: bool) -> String {
+    let begin = if snapshot { "BEGIN ISOLATION LEVEL REPEATABLE READ" } else { "BEGIN" };
+    let timeout = format!("{begin}; SELECT set_config('statement_timeout', '{STATEMENT_TIMEOUT_MS}', true)");
     match caller {
         None => timeout,
         Some(c) => {
