@@ -3,7 +3,7 @@
 //! serves the requests the router sends it.
 //!
 //! Adding a function: add its crate to this package's dependencies and one line to
-//! [`build`]. The test `every_template_route_has_a_local_handler` fails until you do.
+//! [`build`] (or [`invoke`] for a job). The test `every_template_route_has_a_local_handler` fails until you do.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,58 +16,37 @@ pub type Handler = Arc<dyn Fn(Request) -> BoxFuture<'static, Response> + Send + 
 
 /// Builds the state of function `$krate` and wraps its handler.
 macro_rules! host {
-    ($krate:ident) => {{
-        let state = $krate::State::from_env().await?;
-        let handler: Handler = Arc::new(move |req| {
-            let state = state.clone();
-            Box::pin(async move { $krate::handle(&state, req).await })
-        });
-        handler
-    }};
+    ($krate:ident) => {
+        Some($krate::State::from_env().await.map(|state| -> Handler {
+            Arc::new(move |req| {
+                let state = state.clone();
+                Box::pin(async move { $krate::handle(&state, req).await })
+            })
+        }))
+    };
 }
 
-/// The HTTP functions this binary can host, by crate name.
-pub const HTTP_FUNCTIONS: &[&str] = &[
-    "health",
-    "session-anonymous",
-    "session-me",
-    "session-claim",
-    "chat-message",
-    "chat-history",
-    "chat-verification",
-    "quote-create",
-    "cart-add",
-    "cart-get",
-    "cart-remove",
-    "wallet-create",
-    "wallet-get",
-    "wallet-sign",
-    "tone-analysis",
-];
-
-/// The handler of the function named `name` (its crate name under `functions/`).
+/// The handler of the HTTP function named `name` (its crate name under `functions/`);
+/// `None` when this binary does not host it.
 pub async fn build(name: &str) -> Option<Result<Handler, ConfigError>> {
-    let handler = async {
-        Ok(match name {
-            "health" => host!(health),
-            "session-anonymous" => host!(session_anonymous),
-            "session-me" => host!(session_me),
-            "session-claim" => host!(session_claim),
-            "chat-message" => host!(chat_message),
-            "chat-history" => host!(chat_history),
-            "chat-verification" => host!(chat_verification),
-            "quote-create" => host!(quote_create),
-            "cart-add" => host!(cart_add),
-            "cart-get" => host!(cart_get),
-            "cart-remove" => host!(cart_remove),
-            "wallet-create" => host!(wallet_create),
-            "wallet-get" => host!(wallet_get),
-            "wallet-sign" => host!(wallet_sign),
-            "tone-analysis" => host!(tone_analysis),
-            _ => unreachable!("checked against HTTP_FUNCTIONS"),
-        })
-    };
-    if HTTP_FUNCTIONS.contains(&name) { Some(handler.await) } else { None }
+    match name {
+        "health" => host!(health),
+        "session-anonymous" => host!(session_anonymous),
+        "session-me" => host!(session_me),
+        "session-claim" => host!(session_claim),
+        "chat-message" => host!(chat_message),
+        "chat-history" => host!(chat_history),
+        "chat-verification" => host!(chat_verification),
+        "quote-create" => host!(quote_create),
+        "cart-add" => host!(cart_add),
+        "cart-get" => host!(cart_get),
+        "cart-remove" => host!(cart_remove),
+        "wallet-create" => host!(wallet_create),
+        "wallet-get" => host!(wallet_get),
+        "wallet-sign" => host!(wallet_sign),
+        "tone-analysis" => host!(tone_analysis),
+        _ => None,
+    }
 }
 
 /// Handlers for every name in `names`; an unknown name or a bad setting is an error.
