@@ -180,3 +180,31 @@ pub fn header_map(who: &[(String, String)]) -> reqwest::header::HeaderMap {
         .map(|(k, v)| (reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap()))
         .collect()
 }
+
+/// The process environment (the stack's settings) with some settings replaced, for
+/// building a function's `State` in-process with a twist.
+pub fn env_with(overrides: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    let mut env: std::collections::HashMap<String, String> = std::env::vars().collect();
+    for (k, v) in overrides {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env
+}
+
+/// A loopback port nothing listens on (for "dependency unreachable" tests).
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The JSON body of a handler's response.
+pub fn body_json(resp: &shared::http::Response) -> Value {
+    match resp.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("expected a JSON text body, got {other:?}"),
+    }
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -127,7 +127,7 @@ async fn unknown_keys_wrong_algorithms_and_expired_tokens_are_refused() {
 
 #[tokio::test]
 async fn an_unreachable_identity_provider_is_a_503_not_a_401() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = parley_e2e::closed_port();
     let state = state(&format!("http://127.0.0.1:{port}/jwks.json"));
     let (status, body) = me(&state, &rs256("parley-test-1", claims(Uuid::now_v7(), 300))).await;
     assert_eq!(status, 503, "{body}");

@@ -1,6 +1,5 @@
 //! Rate limits (DynamoDB) and conversation size limits.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use lambda_http::Body;
@@ -41,9 +40,10 @@ async fn limiter(fail: FailMode) -> RateLimiter {
 
 /// A DynamoDB client pointed at a port nothing listens on.
 async fn unreachable_dynamodb() -> aws_sdk_dynamodb::Client {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let sdk = shared::aws::load().await;
-    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(format!("http://127.0.0.1:{port}")).build();
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .endpoint_url(format!("http://127.0.0.1:{}", closed_port()))
+        .build();
     aws_sdk_dynamodb::Client::from_conf(conf)
 }
 
@@ -87,14 +87,6 @@ async fn a_fail_closed_limiter_refuses_with_503_when_dynamodb_is_down() {
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
 }
 
-fn env_with(overrides: &[(&str, &str)]) -> HashMap<String, String> {
-    let mut env: HashMap<String, String> = std::env::vars().collect();
-    for (k, v) in overrides {
-        env.insert(k.to_string(), v.to_string());
-    }
-    env
-}
-
 fn chat_request(token: &str, body: serde_json::Value) -> lambda_http::Request {
     http::Request::builder()
         .method("POST")
@@ -103,13 +95,6 @@ fn chat_request(token: &str, body: serde_json::Value) -> lambda_http::Request {
         .header("content-type", "application/json")
         .body(Body::from(body.to_string()))
         .unwrap()
-}
-
-fn body_of(resp: &shared::http::Response) -> serde_json::Value {
-    match resp.body() {
-        Body::Text(t) => serde_json::from_str(t).unwrap(),
-        other => panic!("unexpected body {other:?}"),
-    }
 }
 
 #[tokio::test]
@@ -125,7 +110,7 @@ async fn chat_fails_open_when_the_limiter_cannot_reach_dynamodb() {
         let resp =
             chat_message::handle(&state, chat_request(&token, serde_json::json!({"content": "still here?"}))).await;
         // THEN both are stored: a limiter outage does not take chat down
-        assert_eq!(resp.status(), 201, "{}", body_of(&resp));
+        assert_eq!(resp.status(), 201, "{}", body_json(&resp));
     }
 }
 
@@ -135,7 +120,7 @@ async fn a_full_conversation_refuses_more_with_409() {
     let state = chat_message::State::from_source(&env_with(&[("PARLEY_CHAT_MAX_MESSAGES", "4")])).await.unwrap();
     let token = user_token(Uuid::now_v7());
     let first = chat_message::handle(&state, chat_request(&token, serde_json::json!({"content": "0"}))).await;
-    let id = body_of(&first)["message"]["conversation_id"].clone();
+    let id = body_json(&first)["message"]["conversation_id"].clone();
     let second =
         chat_message::handle(&state, chat_request(&token, serde_json::json!({"content": "1", "conversation_id": id})))
             .await;
@@ -145,5 +130,5 @@ async fn a_full_conversation_refuses_more_with_409() {
         chat_message::handle(&state, chat_request(&token, serde_json::json!({"content": "2", "conversation_id": id})))
             .await;
     assert_eq!(full.status(), 409);
-    assert!(body_of(&full)["detail"].as_str().unwrap().contains("limit of 4 messages"));
+    assert!(body_json(&full)["detail"].as_str().unwrap().contains("limit of 4 messages"));
 }

@@ -1,33 +1,10 @@
 //! A dependency outage is a clear 503 naming what failed, and writes nothing.
 
-use std::collections::HashMap;
-
 use lambda_http::Body;
-
-/// The process environment with some settings replaced.
-fn env_with(overrides: &[(&str, &str)]) -> HashMap<String, String> {
-    let mut env: HashMap<String, String> = std::env::vars().collect();
-    for (k, v) in overrides {
-        env.insert(k.to_string(), v.to_string());
-    }
-    env
-}
+use parley_e2e::{body_json, closed_port, env_with};
 
 fn get_request(path: &str) -> lambda_http::Request {
     http::Request::builder().uri(path).body(Body::Empty).unwrap()
-}
-
-fn body_json(resp: &shared::http::Response) -> serde_json::Value {
-    match resp.body() {
-        Body::Text(t) => serde_json::from_str(t).unwrap(),
-        other => panic!("unexpected body {other:?}"),
-    }
-}
-
-/// A loopback port with nothing listening.
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 #[tokio::test]

@@ -304,10 +304,6 @@ async fn a_duplicate_while_the_first_is_still_running_is_409() {
     assert_eq!(get_as("/v1/cart", &who).await.body["items"], json!([]));
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[tokio::test]
 async fn a_claim_merges_a_duplicate_cart_item_without_error() {
     let date = in_a_month();

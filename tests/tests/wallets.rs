@@ -28,10 +28,6 @@ fn address_of(public: &secp256k1::PublicKey) -> String {
     format!("0x{}", hex(&hash[12..]))
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// Recovers the signer of an EIP-191 personal_sign signature with libsecp256k1.
 fn recover(message: &str, signature: &str) -> String {
     let sig: Vec<u8> =
@@ -195,17 +191,9 @@ async fn twenty_concurrent_creates_make_one_wallet() {
     assert_eq!((wallets, faucet), (1, 1), "one wallet, credited once");
 }
 
-fn env_with(overrides: &[(&str, &str)]) -> HashMap<String, String> {
-    let mut env: HashMap<String, String> = std::env::vars().collect();
-    for (k, v) in overrides {
-        env.insert(k.to_string(), v.to_string());
-    }
-    env
-}
-
 #[tokio::test]
 async fn kms_unreachable_is_503_and_leaves_no_wallet() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = closed_port();
     let sdk = shared::aws::load().await;
     let dead_kms = aws_sdk_kms::Client::from_conf(
         aws_sdk_kms::config::Builder::from(&sdk).endpoint_url(format!("http://127.0.0.1:{port}")).build(),
