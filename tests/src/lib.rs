@@ -80,7 +80,7 @@ pub async fn post_json(path: &str, headers: &[(&str, &str)], body: &Value) -> Re
 
 /// A user token signed with the stack's local HS256 settings.
 pub fn user_token(user: Uuid) -> String {
-    shared::identity::mint_user_token(
+    shared::platform::identity::mint_user_token(
         setting("PARLEY_JWT_SECRET").as_bytes(),
         &setting("PARLEY_JWT_ISSUER"),
         &setting("PARLEY_JWT_AUDIENCE"),
@@ -197,7 +197,7 @@ pub fn closed_port() -> u16 {
 }
 
 /// The JSON body of a handler's response.
-pub fn body_json(resp: &shared::http::Response) -> Value {
+pub fn body_json(resp: &shared::platform::http::Response) -> Value {
     match resp.body() {
         lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
         other => panic!("expected a JSON text body, got {other:?}"),

@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use lambda_http::Body;
 use parley_e2e::*;
-use shared::aws::aws_sdk_dynamodb;
-use shared::ratelimit::{CallerLimits, Decision, FailMode, Limit, RateLimiter};
+use shared::platform::aws::aws_sdk_dynamodb;
+use shared::platform::ratelimit::{CallerLimits, Decision, FailMode, Limit, RateLimiter};
 use uuid::Uuid;
 
 #[tokio::test]
@@ -34,13 +34,13 @@ async fn an_anonymous_caller_over_its_limit_gets_429_with_retry_after() {
 }
 
 async fn limiter(fail: FailMode) -> RateLimiter {
-    let sdk = shared::aws::load().await;
-    RateLimiter::new(shared::aws::dynamodb(&sdk), setting("PARLEY_TABLE_NAME"), fail)
+    let sdk = shared::platform::aws::load().await;
+    RateLimiter::new(shared::platform::aws::dynamodb(&sdk), setting("PARLEY_TABLE_NAME"), fail)
 }
 
 /// A DynamoDB client pointed at a port nothing listens on.
 async fn unreachable_dynamodb() -> aws_sdk_dynamodb::Client {
-    let sdk = shared::aws::load().await;
+    let sdk = shared::platform::aws::load().await;
     let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .endpoint_url(format!("http://127.0.0.1:{}", closed_port()))
         .build();

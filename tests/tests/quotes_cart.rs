@@ -268,7 +268,7 @@ async fn a_reused_key_with_another_body_is_refused() {
 #[tokio::test]
 async fn a_duplicate_while_the_first_is_still_running_is_409() {
     use sha2::{Digest, Sha256};
-    use shared::aws::aws_sdk_dynamodb::types::AttributeValue;
+    use shared::platform::aws::aws_sdk_dynamodb::types::AttributeValue;
     let user = Uuid::now_v7();
     let who = as_user(user);
     let q = quote_id(&quote(&who, "PROD_DELAY_60", "BA117", "LHR", "JFK", &in_a_month()).await);
@@ -276,8 +276,8 @@ async fn a_duplicate_while_the_first_is_still_running_is_409() {
     let key = Uuid::now_v7().to_string();
     let body = json!({"quote_id": q}).to_string();
     let now = chrono::Utc::now();
-    let sdk = shared::aws::load().await;
-    shared::aws::dynamodb(&sdk)
+    let sdk = shared::platform::aws::load().await;
+    shared::platform::aws::dynamodb(&sdk)
         .put_item()
         .table_name(setting("PARLEY_TABLE_NAME"))
         .item("pk", AttributeValue::S(format!("idem#cart-add#user:{user}#{}", hex(&Sha256::digest(key.as_bytes())))))

@@ -111,7 +111,7 @@ async fn bad_credentials_are_401_problems() {
     );
     parts[1] = &forged_payload;
     let tampered = parts.join(".");
-    let wrong_key = shared::identity::mint_user_token(
+    let wrong_key = shared::platform::identity::mint_user_token(
         b"a-different-secret-that-is-long-enough-000",
         &setting("PARLEY_JWT_ISSUER"),
         &setting("PARLEY_JWT_AUDIENCE"),

@@ -1,17 +1,17 @@
-//! `shared::db`: one transaction per request, scoped to the caller, and nothing leaking
+//! `shared::platform::db`: one transaction per request, scoped to the caller, and nothing leaking
 //! to the next request on the same pooled connection.
 
 use chrono::Utc;
 use parley_e2e::setting;
-use shared::db::{Database, Type};
-use shared::identity::Caller;
+use shared::platform::db::{Database, Type};
+use shared::platform::identity::Caller;
 use uuid::Uuid;
 
 fn pool(size: usize) -> Database {
     Database::connect_lazily(&setting("DATABASE_URL"), size).unwrap()
 }
 
-async fn insert_session(tx: &shared::db::Tx, id: Uuid) {
+async fn insert_session(tx: &shared::platform::db::Tx, id: Uuid) {
     tx.execute(
         "INSERT INTO anonymous_sessions (id, expires_at) VALUES ($1, $2)",
         &[(&id, Type::UUID), (&(Utc::now() + chrono::Duration::hours(1)), Type::TIMESTAMPTZ)],

@@ -7,8 +7,8 @@ use base64::Engine;
 use lambda_http::Body;
 use parley_e2e::*;
 use serde_json::json;
-use shared::aws::aws_sdk_kms;
-use shared::aws::aws_sdk_kms::primitives::Blob;
+use shared::platform::aws::aws_sdk_kms;
+use shared::platform::aws::aws_sdk_kms::primitives::Blob;
 use uuid::Uuid;
 
 /// Keccak-256 with tiny-keccak (independent of the `sha3` crate the service uses).
@@ -46,7 +46,7 @@ async fn create_wallet(who: &[(String, String)]) -> Reply {
 }
 
 async fn kms() -> aws_sdk_kms::Client {
-    shared::aws::kms(&shared::aws::load().await)
+    shared::platform::aws::kms(&shared::platform::aws::load().await)
 }
 
 /// The stored row of a user's wallet, read as the schema owner.
@@ -71,7 +71,7 @@ async fn decrypt(ciphertext: &[u8], context: HashMap<String, String>) -> Result<
         .send()
         .await
         .map(|o| o.plaintext.unwrap().into_inner())
-        .map_err(|e| shared::aws::describe(&e))
+        .map_err(|e| shared::platform::aws::describe(&e))
 }
 
 fn documented_context(wallet: Uuid, user: Uuid) -> HashMap<String, String> {
@@ -194,14 +194,14 @@ async fn twenty_concurrent_creates_make_one_wallet() {
 #[tokio::test]
 async fn kms_unreachable_is_503_and_leaves_no_wallet() {
     let port = closed_port();
-    let sdk = shared::aws::load().await;
+    let sdk = shared::platform::aws::load().await;
     let dead_kms = aws_sdk_kms::Client::from_conf(
         aws_sdk_kms::config::Builder::from(&sdk).endpoint_url(format!("http://127.0.0.1:{port}")).build(),
     );
     let state = wallet_create::State::from_source(&env_with(&[]))
         .await
         .unwrap()
-        .with_custody(shared::custody::KeyCustody::new(dead_kms, setting("PARLEY_KMS_KEY_ID")));
+        .with_custody(shared::wallets::custody::KeyCustody::new(dead_kms, setting("PARLEY_KMS_KEY_ID")));
     let user = Uuid::now_v7();
     let req = http::Request::builder()
         .method("POST")
@@ -257,12 +257,12 @@ async fn signing_needs_a_user_a_wallet_and_a_short_message_and_is_rate_limited()
 
 #[tokio::test]
 async fn concurrent_debits_never_take_a_balance_below_zero() {
-    use shared::ledger::{self, Outcome, Reason};
+    use shared::wallets::ledger::{self, Outcome, Reason};
     let user = Uuid::now_v7();
     assert_eq!(create_wallet(&as_user(user)).await.status, 201);
     let (wallet, ..) = stored(user).await;
-    let db = shared::db::Database::connect_lazily(&setting("DATABASE_URL"), 10).unwrap();
-    let caller = shared::identity::Caller::user(user);
+    let db = shared::platform::db::Database::connect_lazily(&setting("DATABASE_URL"), 10).unwrap();
+    let caller = shared::platform::identity::Caller::user(user);
     // 30 debits of 50 000 against 1 000 000: exactly 20 can succeed
     let outcomes = futures::future::join_all((0..30).map(|i| {
         let db = db.clone();
@@ -300,7 +300,7 @@ async fn concurrent_debits_never_take_a_balance_below_zero() {
     let (balance, ledger_sum, unbalanced): (i64, i64, i64) = (r.get(0), r.get(1), r.get(2));
     assert_eq!((balance, ledger_sum, unbalanced), (10_000, 10_000, 0));
     // another user cannot post to this wallet
-    let stranger = shared::identity::Caller::user(Uuid::now_v7());
+    let stranger = shared::platform::identity::Caller::user(Uuid::now_v7());
     let tx = db.begin(&stranger).await.unwrap();
     assert!(ledger::post(&tx, wallet, 1, Reason::Refund, "steal").await.is_err());
 }

@@ -8,11 +8,11 @@
 use chrono::Utc;
 use serde::Deserialize;
 use shared::ApiError;
-use shared::cart::{self, Added};
-use shared::config::{self, ConfigError, ProcessEnv, Source};
-use shared::http::{self, Request, Response, StatusCode};
-use shared::idempotency::IdempotencyStore;
-use shared::state::ApiState;
+use shared::commerce::cart::{self, Added};
+use shared::platform::config::{self, ConfigError, ProcessEnv, Source};
+use shared::platform::http::{self, Request, Response, StatusCode};
+use shared::platform::idempotency::IdempotencyStore;
+use shared::platform::state::ApiState;
 use uuid::Uuid;
 
 pub const FUNCTION: &str = "cart-add";
@@ -31,8 +31,8 @@ impl State {
     pub async fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
         let api = ApiState::from_source(src)?;
         let table = config::required(src, "PARLEY_TABLE_NAME")?;
-        let aws = shared::aws::load().await;
-        Ok(Self { api, idempotency: IdempotencyStore::new(shared::aws::dynamodb(&aws), table) })
+        let aws = shared::platform::aws::load().await;
+        Ok(Self { api, idempotency: IdempotencyStore::new(shared::platform::aws::dynamodb(&aws), table) })
     }
 }
 

@@ -3,13 +3,13 @@
 
 use chrono::Utc;
 use shared::ApiError;
-use shared::cart;
-use shared::http::{self, Request, Response, StatusCode};
+use shared::commerce::cart;
+use shared::platform::http::{self, Request, Response, StatusCode};
 
 pub const FUNCTION: &str = "cart-get";
 
 /// The API role's pool and the identity verifier.
-pub type State = shared::state::ApiState;
+pub type State = shared::platform::state::ApiState;
 
 pub async fn handle(state: &State, req: Request) -> Response {
     http::serve(FUNCTION, req, |req| async move { get(state, &req).await }).await

@@ -2,14 +2,14 @@
 //! was already removed; 404 when the caller has no such item; 409 once purchased.
 
 use shared::ApiError;
-use shared::cart;
-use shared::http::{self, Request, Response, StatusCode};
+use shared::commerce::cart;
+use shared::platform::http::{self, Request, Response, StatusCode};
 use uuid::Uuid;
 
 pub const FUNCTION: &str = "cart-remove";
 
 /// The API role's pool and the identity verifier.
-pub type State = shared::state::ApiState;
+pub type State = shared::platform::state::ApiState;
 
 pub async fn handle(state: &State, req: Request) -> Response {
     http::serve(FUNCTION, req, |req| async move { delete(state, &req).await }).await

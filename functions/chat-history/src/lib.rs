@@ -3,7 +3,7 @@
 //! the last message returned; pages stay stable while new messages arrive. 404 for a
 //! conversation that is not the caller's.
 
-use shared::http::{self, Request, Response, StatusCode};
+use shared::platform::http::{self, Request, Response, StatusCode};
 use shared::{ApiError, FieldError, chat};
 
 pub const FUNCTION: &str = "chat-history";
@@ -11,7 +11,7 @@ pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 100;
 
 /// The API role's pool and the identity verifier.
-pub type State = shared::state::ApiState;
+pub type State = shared::platform::state::ApiState;
 
 pub async fn handle(state: &State, req: Request) -> Response {
     http::serve(FUNCTION, req, |req| async move { get(state, &req).await }).await

@@ -16,15 +16,15 @@
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use shared::ApiError;
-use shared::assistant;
-use shared::chain::Sender;
+use shared::chat::chain::Sender;
 use shared::chat::{self, Message, NewMessage};
-use shared::config::{self, ConfigError, ProcessEnv, Source};
-use shared::http::{self, Request, Response, StatusCode};
-use shared::quotes::QuoteRules;
-use shared::ratelimit::{CallerLimits, FailMode, Limit, RateLimiter};
-use shared::state::ApiState;
-use shared::tone_service::{Decision, TonePolicy, ToneService};
+use shared::commerce::assistant;
+use shared::commerce::quotes::QuoteRules;
+use shared::platform::config::{self, ConfigError, ProcessEnv, Source};
+use shared::platform::http::{self, Request, Response, StatusCode};
+use shared::platform::ratelimit::{CallerLimits, FailMode, Limit, RateLimiter};
+use shared::platform::state::ApiState;
+use shared::tone::service::{Decision, TonePolicy, ToneService};
 use uuid::Uuid;
 
 pub const FUNCTION: &str = "chat-message";
@@ -60,9 +60,9 @@ impl State {
         }
         let quote_rules = QuoteRules::from_env(src)?;
         let tone_policy = TonePolicy::from_env(src)?;
-        let aws = shared::aws::load().await;
+        let aws = shared::platform::aws::load().await;
         let tone = ToneService::from_env(src, &aws)?;
-        let limiter = RateLimiter::new(shared::aws::dynamodb(&aws), table, FailMode::Open);
+        let limiter = RateLimiter::new(shared::platform::aws::dynamodb(&aws), table, FailMode::Open);
         Ok(Self { api, limiter, limits, max_messages, quote_rules, tone, tone_policy })
     }
 

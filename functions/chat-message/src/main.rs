@@ -2,6 +2,6 @@ use lambda_http::{Error, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let state = shared::runtime::start(chat_message::FUNCTION, chat_message::State::from_env).await;
+    let state = shared::platform::runtime::start(chat_message::FUNCTION, chat_message::State::from_env).await;
     lambda_http::run(service_fn(|req| async { Ok::<_, Error>(chat_message::handle(&state, req).await) })).await
 }

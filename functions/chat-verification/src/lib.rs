@@ -2,13 +2,13 @@
 //! chain from its stored messages: `{"valid", "checked", "first_invalid_index", "reason"}`.
 //! 404 for a conversation that is not the caller's.
 
-use shared::http::{self, Request, Response, StatusCode};
+use shared::platform::http::{self, Request, Response, StatusCode};
 use shared::{ApiError, chat};
 
 pub const FUNCTION: &str = "chat-verification";
 
 /// The API role's pool and the identity verifier.
-pub type State = shared::state::ApiState;
+pub type State = shared::platform::state::ApiState;
 
 pub async fn handle(state: &State, req: Request) -> Response {
     http::serve(FUNCTION, req, |req| async move { get(state, &req).await }).await

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 use shared::ApiError;
-use shared::aws::{aws_sdk_dynamodb, aws_sdk_kms};
-use shared::config::{self, ConfigError, ProcessEnv, Source};
-use shared::db::Database;
-use shared::http::{self, Request, Response};
+use shared::platform::aws::{aws_sdk_dynamodb, aws_sdk_kms};
+use shared::platform::config::{self, ConfigError, ProcessEnv, Source};
+use shared::platform::db::Database;
+use shared::platform::http::{self, Request, Response};
 
 pub const FUNCTION: &str = "health";
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -37,8 +37,14 @@ impl State {
         let db = Database::from_env(src, "PARLEY_DATABASE_URL")?;
         let kms_key_id = config::required(src, "PARLEY_KMS_KEY_ID")?;
         let table = config::required(src, "PARLEY_TABLE_NAME")?;
-        let aws = shared::aws::load().await;
-        Ok(Self { db, kms: shared::aws::kms(&aws), kms_key_id, dynamodb: shared::aws::dynamodb(&aws), table })
+        let aws = shared::platform::aws::load().await;
+        Ok(Self {
+            db,
+            kms: shared::platform::aws::kms(&aws),
+            kms_key_id,
+            dynamodb: shared::platform::aws::dynamodb(&aws),
+            table,
+        })
     }
 }
 

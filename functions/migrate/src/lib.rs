@@ -6,7 +6,7 @@
 //! aborts the run rather than diverging.
 
 use serde::Serialize;
-use shared::config::{self, ConfigError, ProcessEnv, Source};
+use shared::platform::config::{self, ConfigError, ProcessEnv, Source};
 
 pub const FUNCTION: &str = "migrate";
 
@@ -22,7 +22,7 @@ impl State {
 
     pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
         let url = config::required(src, "PARLEY_MIGRATE_DATABASE_URL")?;
-        if url.parse::<shared::db::PgConfig>().is_err() {
+        if url.parse::<shared::platform::db::PgConfig>().is_err() {
             return Err(ConfigError::new("PARLEY_MIGRATE_DATABASE_URL", "is not a valid postgres:// URL"));
         }
         Ok(Self { url })
@@ -43,7 +43,7 @@ pub async fn handle(
 }
 
 pub async fn run(state: &State) -> Result<Report, String> {
-    let applied = shared::db::migrations::run(&state.url).await?;
+    let applied = shared::platform::db::migrations::run(&state.url).await?;
     tracing::info!(function = FUNCTION, count = applied.len(), applied = ?applied, "migrations applied");
     Ok(Report { applied })
 }

@@ -6,10 +6,10 @@
 //! or later and within the horizon).
 
 use chrono::Utc;
-use shared::config::{ConfigError, ProcessEnv, Source};
-use shared::http::{self, Request, Response, StatusCode};
-use shared::quotes::{self, QuoteBody, QuoteRules};
-use shared::state::ApiState;
+use shared::commerce::quotes::{self, QuoteBody, QuoteRules};
+use shared::platform::config::{ConfigError, ProcessEnv, Source};
+use shared::platform::http::{self, Request, Response, StatusCode};
+use shared::platform::state::ApiState;
 use shared::{ApiError, FieldError};
 
 pub const FUNCTION: &str = "quote-create";

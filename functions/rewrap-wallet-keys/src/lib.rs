@@ -9,10 +9,10 @@
 //! unreachable stops the run.
 
 use serde::{Deserialize, Serialize};
-use shared::audit::{self, Entry};
-use shared::config::{self, ConfigError, ProcessEnv, Source};
-use shared::custody::KeyCustody;
-use shared::db::{Database, Type};
+use shared::platform::audit::{self, Entry};
+use shared::platform::config::{self, ConfigError, ProcessEnv, Source};
+use shared::platform::db::{Database, Type};
+use shared::wallets::custody::KeyCustody;
 use uuid::Uuid;
 
 pub const FUNCTION: &str = "rewrap-wallet-keys";
@@ -36,8 +36,8 @@ impl State {
         if !(1..=1000).contains(&batch_size) {
             return Err(ConfigError::new("PARLEY_REWRAP_BATCH_SIZE", "must be from 1 to 1000"));
         }
-        let aws = shared::aws::load().await;
-        Ok(Self { db, custody: KeyCustody::new(shared::aws::kms(&aws), key_id), batch_size })
+        let aws = shared::platform::aws::load().await;
+        Ok(Self { db, custody: KeyCustody::new(shared::platform::aws::kms(&aws), key_id), batch_size })
     }
 }
 

@@ -6,15 +6,15 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use shared::ApiError;
-use shared::db::Type;
-use shared::http::{self, Request, Response, StatusCode};
-use shared::identity::Caller;
+use shared::platform::db::Type;
+use shared::platform::http::{self, Request, Response, StatusCode};
+use shared::platform::identity::Caller;
 use uuid::Uuid;
 
 pub const FUNCTION: &str = "session-anonymous";
 
 /// The API role's pool and the identity verifier.
-pub type State = shared::state::ApiState;
+pub type State = shared::platform::state::ApiState;
 
 #[derive(Debug, Serialize)]
 struct Created {

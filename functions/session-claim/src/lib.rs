@@ -3,14 +3,14 @@
 //! (`Authorization: Bearer` and `x-anonymous-session`). Claiming again is a no-op 200; a
 //! session claimed by another user is 409.
 
-use shared::http::{self, Request, Response, StatusCode};
-use shared::identity::ANONYMOUS_HEADER;
+use shared::platform::http::{self, Request, Response, StatusCode};
+use shared::platform::identity::ANONYMOUS_HEADER;
 use shared::{ApiError, sessions};
 
 pub const FUNCTION: &str = "session-claim";
 
 /// The API role's pool and the identity verifier.
-pub type State = shared::state::ApiState;
+pub type State = shared::platform::state::ApiState;
 
 pub async fn handle(state: &State, req: Request) -> Response {
     http::serve(FUNCTION, req, |req| async move { post(state, &req).await }).await

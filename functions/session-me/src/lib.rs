@@ -6,9 +6,9 @@
 
 use serde::Serialize;
 use shared::ApiError;
-use shared::config::{ConfigError, ProcessEnv, Source};
-use shared::http::{self, Request, Response, StatusCode};
-use shared::identity::Identity;
+use shared::platform::config::{ConfigError, ProcessEnv, Source};
+use shared::platform::http::{self, Request, Response, StatusCode};
+use shared::platform::identity::Identity;
 use uuid::Uuid;
 
 pub const FUNCTION: &str = "session-me";

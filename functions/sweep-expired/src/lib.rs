@@ -11,9 +11,9 @@
 //! job: every reader checks `expires_at` itself.
 
 use serde::Serialize;
-use shared::config::{self, ConfigError, ProcessEnv, Source};
-use shared::db::{Database, DbError, ToSql, Type};
-use shared::metrics;
+use shared::platform::config::{self, ConfigError, ProcessEnv, Source};
+use shared::platform::db::{Database, DbError, ToSql, Type};
+use shared::platform::metrics;
 
 pub const FUNCTION: &str = "sweep-expired";
 

@@ -6,12 +6,12 @@
 //! Rate-limited per caller (default 100/min; fails open). Anonymous or signed in.
 
 use serde::{Deserialize, Serialize};
-use shared::config::{self, ConfigError, ProcessEnv, Source};
-use shared::http::{self, Request, Response, StatusCode};
-use shared::identity::Identity;
-use shared::ratelimit::{CallerLimits, FailMode, Limit, RateLimiter};
+use shared::platform::config::{self, ConfigError, ProcessEnv, Source};
+use shared::platform::http::{self, Request, Response, StatusCode};
+use shared::platform::identity::Identity;
+use shared::platform::ratelimit::{CallerLimits, FailMode, Limit, RateLimiter};
+use shared::tone::service::{Provider, ToneService};
 use shared::tone::{ConflictLevel, Indicator};
-use shared::tone_service::{Provider, ToneService};
 use shared::{ApiError, FieldError};
 
 pub const FUNCTION: &str = "tone-analysis";
@@ -32,16 +32,16 @@ impl State {
     }
 
     /// Reads the identity settings, `PARLEY_TABLE_NAME`, `PARLEY_TONE_RATE_LIMIT`
-    /// (`<max>/<seconds>s`, default 100/60s) and the Claude settings (see `shared::claude`).
+    /// (`<max>/<seconds>s`, default 100/60s) and the Claude settings (see `shared::tone::claude`).
     pub async fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
         let identity = Identity::from_env(src)?;
         let table = config::required(src, "PARLEY_TABLE_NAME")?;
         let limit = Limit::from_env(src, "PARLEY_TONE_RATE_LIMIT", DEFAULT_LIMIT)?;
-        let aws = shared::aws::load().await;
+        let aws = shared::platform::aws::load().await;
         Ok(Self {
             identity,
             tone: ToneService::from_env(src, &aws)?,
-            limiter: RateLimiter::new(shared::aws::dynamodb(&aws), table, FailMode::Open),
+            limiter: RateLimiter::new(shared::platform::aws::dynamodb(&aws), table, FailMode::Open),
             limits: CallerLimits { anonymous: limit, user: limit },
         })
     }

@@ -14,9 +14,10 @@
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use shared::config::{self, ConfigError, ProcessEnv, Source};
-use shared::db::{Database, DbError, Type};
-use shared::{chat, metrics};
+use shared::chat;
+use shared::platform::config::{self, ConfigError, ProcessEnv, Source};
+use shared::platform::db::{Database, DbError, Type};
+use shared::platform::metrics;
 use uuid::Uuid;
 
 pub const FUNCTION: &str = "verify-chains";

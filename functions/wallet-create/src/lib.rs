@@ -7,12 +7,12 @@
 //! default 1 000 000; 0 disables). Honours `Idempotency-Key`.
 
 use shared::ApiError;
-use shared::config::{self, ConfigError, ProcessEnv, Source};
-use shared::custody::KeyCustody;
-use shared::http::{self, Request, Response, StatusCode};
-use shared::idempotency::IdempotencyStore;
-use shared::state::ApiState;
+use shared::platform::config::{self, ConfigError, ProcessEnv, Source};
+use shared::platform::http::{self, Request, Response, StatusCode};
+use shared::platform::idempotency::IdempotencyStore;
+use shared::platform::state::ApiState;
 use shared::wallets;
+use shared::wallets::custody::KeyCustody;
 
 pub const FUNCTION: &str = "wallet-create";
 
@@ -42,11 +42,11 @@ impl State {
         if faucet_cents > 0 && config::optional(src, "PARLEY_STAGE").as_deref() == Some("prod") {
             return Err(ConfigError::new("PARLEY_WALLET_FAUCET_CENTS", "must be 0 when PARLEY_STAGE is prod"));
         }
-        let aws = shared::aws::load().await;
+        let aws = shared::platform::aws::load().await;
         Ok(Self {
             api,
-            custody: KeyCustody::new(shared::aws::kms(&aws), key_id),
-            idempotency: IdempotencyStore::new(shared::aws::dynamodb(&aws), table),
+            custody: KeyCustody::new(shared::platform::aws::kms(&aws), key_id),
+            idempotency: IdempotencyStore::new(shared::platform::aws::dynamodb(&aws), table),
             faucet_cents,
         })
     }

@@ -2,13 +2,13 @@
 //! cents, from the ledger). Never key material. 404 when the user has none.
 
 use shared::ApiError;
-use shared::http::{self, Request, Response, StatusCode};
+use shared::platform::http::{self, Request, Response, StatusCode};
 use shared::wallets;
 
 pub const FUNCTION: &str = "wallet-get";
 
 /// The API role's pool and the identity verifier.
-pub type State = shared::state::ApiState;
+pub type State = shared::platform::state::ApiState;
 
 pub async fn handle(state: &State, req: Request) -> Response {
     http::serve(FUNCTION, req, |req| async move { get(state, &req).await }).await

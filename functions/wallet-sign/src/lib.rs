@@ -6,11 +6,11 @@
 //! the limiter fails **closed**: no signing while DynamoDB cannot count.
 
 use serde::Deserialize;
-use shared::config::{self, ConfigError, ProcessEnv, Source};
-use shared::custody::KeyCustody;
-use shared::http::{self, Request, Response, StatusCode};
-use shared::ratelimit::{CallerLimits, FailMode, Limit, RateLimiter};
-use shared::state::ApiState;
+use shared::platform::config::{self, ConfigError, ProcessEnv, Source};
+use shared::platform::http::{self, Request, Response, StatusCode};
+use shared::platform::ratelimit::{CallerLimits, FailMode, Limit, RateLimiter};
+use shared::platform::state::ApiState;
+use shared::wallets::custody::KeyCustody;
 use shared::{ApiError, FieldError, wallets};
 
 pub const FUNCTION: &str = "wallet-sign";
@@ -36,11 +36,11 @@ impl State {
         let key_id = config::required(src, "PARLEY_KMS_KEY_ID")?;
         let table = config::required(src, "PARLEY_TABLE_NAME")?;
         let limit = Limit::from_env(src, "PARLEY_SIGN_RATE_LIMIT", DEFAULT_LIMIT)?;
-        let aws = shared::aws::load().await;
+        let aws = shared::platform::aws::load().await;
         Ok(Self {
             api,
-            custody: KeyCustody::new(shared::aws::kms(&aws), key_id),
-            limiter: RateLimiter::new(shared::aws::dynamodb(&aws), table, FailMode::Closed),
+            custody: KeyCustody::new(shared::platform::aws::kms(&aws), key_id),
+            limiter: RateLimiter::new(shared::platform::aws::dynamodb(&aws), table, FailMode::Closed),
             limits: CallerLimits { anonymous: limit, user: limit },
         })
     }

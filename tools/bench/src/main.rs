@@ -215,7 +215,7 @@ async fn main() {
         std::env::var("PARLEY_BENCH_INVOCATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
     let bin_dir = PathBuf::from(std::env::var("PARLEY_BENCH_BIN_DIR").unwrap_or_else(|_| "target/release".into()));
     let user = Uuid::now_v7();
-    let token = shared::identity::mint_user_token(
+    let token = shared::platform::identity::mint_user_token(
         setting("PARLEY_JWT_SECRET").as_bytes(),
         &setting("PARLEY_JWT_ISSUER"),
         &setting("PARLEY_JWT_AUDIENCE"),
@@ -297,9 +297,9 @@ async fn main() {
 
 /// A conversation with 60 messages for `user`, written through the real append path.
 async fn seed_conversation(user: Uuid) -> Uuid {
-    let db = shared::db::Database::connect_lazily(&setting("DATABASE_URL"), 1).expect("pool");
-    let caller = shared::identity::Caller::user(user);
-    let sender = shared::chain::Sender::User(user);
+    let db = shared::platform::db::Database::connect_lazily(&setting("DATABASE_URL"), 1).expect("pool");
+    let caller = shared::platform::identity::Caller::user(user);
+    let sender = shared::chat::chain::Sender::User(user);
     let mut id = None;
     for i in 0..60 {
         let tx = db.begin(&caller).await.expect("begin");

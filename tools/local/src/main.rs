@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use parley_local::{registry, router::Router, server::Gateway, template::Template};
-use shared::config::{self, ProcessEnv};
+use shared::platform::config::{self, ProcessEnv};
 
 #[derive(Parser)]
 #[command(name = "parley-local", about = "Parley's local stack")]
@@ -52,7 +52,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    shared::telemetry::init();
+    shared::platform::telemetry::init();
     match run(Cli::parse().command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -72,7 +72,13 @@ async fn run(command: Command) -> Result<(), String> {
             let user = user.unwrap_or_else(uuid::Uuid::now_v7);
             println!(
                 "{}",
-                shared::identity::mint_user_token(&secret, &issuer, &audience, user, Duration::from_secs(ttl_secs))
+                shared::platform::identity::mint_user_token(
+                    &secret,
+                    &issuer,
+                    &audience,
+                    user,
+                    Duration::from_secs(ttl_secs)
+                )
             );
             Ok(())
         }
@@ -100,7 +106,7 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::Provision => {
             let template = Template::load(&parley_local::template_path())?;
-            let aws = shared::aws::load().await;
+            let aws = shared::platform::aws::load().await;
             for (k, v) in parley_local::provision::provision(&template, &aws).await? {
                 println!("{k}={v}");
             }

@@ -6,17 +6,17 @@
 
 use std::collections::BTreeMap;
 
-use shared::aws::aws_sdk_dynamodb::types::{
+use shared::platform::aws::aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
 };
-use shared::aws::{SdkConfig, aws_sdk_dynamodb, aws_sdk_kms};
+use shared::platform::aws::{SdkConfig, aws_sdk_dynamodb, aws_sdk_kms};
 
 use crate::template::{LOCAL_STAGE, Table, Template};
 
 /// Provisions everything and returns `VARIABLE → value` for the stack's env file.
 pub async fn provision(template: &Template, aws: &SdkConfig) -> Result<BTreeMap<String, String>, String> {
-    let dynamodb = shared::aws::dynamodb(aws);
-    let kms = shared::aws::kms(aws);
+    let dynamodb = shared::platform::aws::dynamodb(aws);
+    let kms = shared::platform::aws::kms(aws);
     let mut resources: BTreeMap<String, String> = BTreeMap::new();
     for table in &template.tables {
         create_table(&dynamodb, table).await?;
@@ -59,7 +59,7 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, table: &Table) -> Resul
     match req.send().await {
         Ok(_) => {}
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(()),
-        Err(e) => return Err(format!("cannot create table {}: {}", table.name, shared::aws::describe(&e))),
+        Err(e) => return Err(format!("cannot create table {}: {}", table.name, shared::platform::aws::describe(&e))),
     }
     if let Some(attr) = &table.ttl_attribute {
         client
@@ -74,7 +74,7 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, table: &Table) -> Resul
             )
             .send()
             .await
-            .map_err(|e| format!("cannot enable TTL on {}: {}", table.name, shared::aws::describe(&e)))?;
+            .map_err(|e| format!("cannot enable TTL on {}: {}", table.name, shared::platform::aws::describe(&e)))?;
     }
     Ok(())
 }
@@ -92,7 +92,7 @@ async fn ensure_key(client: &aws_sdk_kms::Client, logical_id: &str) -> Result<St
         .description(format!("parley local {logical_id}"))
         .send()
         .await
-        .map_err(|e| format!("cannot create KMS key {logical_id}: {}", shared::aws::describe(&e)))?;
+        .map_err(|e| format!("cannot create KMS key {logical_id}: {}", shared::platform::aws::describe(&e)))?;
     let meta = created.key_metadata().ok_or("CreateKey returned no metadata")?;
     client
         .create_alias()
@@ -100,6 +100,6 @@ async fn ensure_key(client: &aws_sdk_kms::Client, logical_id: &str) -> Result<St
         .target_key_id(meta.key_id())
         .send()
         .await
-        .map_err(|e| format!("cannot alias KMS key {logical_id}: {}", shared::aws::describe(&e)))?;
+        .map_err(|e| format!("cannot alias KMS key {logical_id}: {}", shared::platform::aws::describe(&e)))?;
     Ok(meta.arn().unwrap_or(meta.key_id()).to_owned())
 }

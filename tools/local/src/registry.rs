@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use shared::config::ConfigError;
-use shared::http::{Request, Response};
+use shared::platform::config::ConfigError;
+use shared::platform::http::{Request, Response};
 
 pub type Handler = Arc<dyn Fn(Request) -> BoxFuture<'static, Response> + Send + Sync>;
 

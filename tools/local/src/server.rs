@@ -106,12 +106,12 @@ impl Gateway {
 
 fn problem(err: &ApiError, request_id: &str) -> hyper::Response<Full<Bytes>> {
     let _span = tracing::info_span!("request", function = "gateway", request_id).entered();
-    let mut resp = to_hyper(shared::http::problem_response(err, request_id));
+    let mut resp = to_hyper(shared::platform::http::problem_response(err, request_id));
     resp.headers_mut().insert("x-request-id", request_id.parse().expect("uuid is a valid header"));
     resp
 }
 
-fn to_hyper(resp: shared::http::Response) -> hyper::Response<Full<Bytes>> {
+fn to_hyper(resp: shared::platform::http::Response) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = resp.into_parts();
     let bytes = match body {
         Body::Empty => Bytes::new(),

@@ -1,0 +1,224 @@
+//! Quotes: validating a quote request, pricing it on the server and storing it.
+//!
+//! Guarantees: a quote's price comes only from [`crate::commerce::pricing`] and the stored pricing
+//! table — the request has no price field, and unknown fields are refused; a quote is
+//! owned by its caller (row-level security) and expires (`PARLEY_QUOTE_TTL_MINUTES`,
+//! default 30); every validation problem is reported per field, together.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::commerce::airports;
+use crate::commerce::flights::{self, FlightNumber};
+use crate::commerce::pricing::{self, Product, Trip};
+use crate::platform::config::{self, ConfigError, Source};
+use crate::platform::db::{ToSql, Tx, Type};
+use crate::platform::error::{ApiError, FieldError};
+use crate::platform::identity::Caller;
+
+/// Quote settings, read at cold start.
+#[derive(Debug, Clone, Copy)]
+pub struct QuoteRules {
+    /// How long a quote can be added to the cart.
+    pub ttl: Duration,
+    /// How far ahead a departure may be.
+    pub horizon_days: i64,
+}
+
+impl QuoteRules {
+    /// `PARLEY_QUOTE_TTL_MINUTES` (30) and `PARLEY_QUOTE_HORIZON_DAYS` (330).
+    pub fn from_env(src: &impl Source) -> Result<Self, ConfigError> {
+        let ttl: u64 = config::parsed_or(src, "PARLEY_QUOTE_TTL_MINUTES", 30)?;
+        let horizon_days: i64 = config::parsed_or(src, "PARLEY_QUOTE_HORIZON_DAYS", 330)?;
+        if !(1..=24 * 60).contains(&ttl) {
+            return Err(ConfigError::new("PARLEY_QUOTE_TTL_MINUTES", "must be from 1 to 1440"));
+        }
+        if !(1..=366).contains(&horizon_days) {
+            return Err(ConfigError::new("PARLEY_QUOTE_HORIZON_DAYS", "must be from 1 to 366"));
+        }
+        Ok(Self { ttl: Duration::from_secs(ttl * 60), horizon_days })
+    }
+}
+
+/// `POST /v1/quotes` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteBody {
+    pub product_id: String,
+    pub flight: FlightBody,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlightBody {
+    pub number: String,
+    pub origin: String,
+    pub destination: String,
+    pub departure_date: String,
+}
+
+/// A flight that passed validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Flight {
+    pub number: FlightNumber,
+    pub origin: String,
+    pub destination: String,
+    pub departure_date: NaiveDate,
+}
+
+/// Checks a flight; every problem is reported, each under its field name.
+pub fn validate_flight(body: &FlightBody, today: NaiveDate, rules: &QuoteRules) -> Result<Flight, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let number = FlightNumber::parse(&body.number).map_err(|m| errors.push(FieldError::new("flight.number", m))).ok();
+    let mut airport = |field: &str, code: &str| match flights::parse_airport(code) {
+        Err(m) => {
+            errors.push(FieldError::new(field, m));
+            None
+        }
+        Ok(code) if airports::get(&code).is_none() => {
+            errors.push(FieldError::new(field, format!("{code} is not an airport we cover yet")));
+            None
+        }
+        Ok(code) => Some(code),
+    };
+    let origin = airport("flight.origin", &body.origin);
+    let destination = airport("flight.destination", &body.destination);
+    if origin.is_some() && origin == destination {
+        errors.push(FieldError::new("flight.destination", "must differ from the origin"));
+    }
+    let date = match NaiveDate::parse_from_str(body.departure_date.trim(), "%Y-%m-%d") {
+        Err(_) => {
+            errors.push(FieldError::new("flight.departure_date", "must be a date like 2026-12-24"));
+            None
+        }
+        Ok(d) if d < today => {
+            errors.push(FieldError::new("flight.departure_date", "is in the past"));
+            None
+        }
+        Ok(d) if (d - today).num_days() > rules.horizon_days => {
+            errors.push(FieldError::new(
+                "flight.departure_date",
+                format!("must be within {} days from today", rules.horizon_days),
+            ));
+            None
+        }
+        Ok(d) => Some(d),
+    };
+    match (number, origin, destination, date) {
+        (Some(number), Some(origin), Some(destination), Some(departure_date)) if errors.is_empty() => {
+            Ok(Flight { number, origin, destination, departure_date })
+        }
+        _ => Err(errors),
+    }
+}
+
+/// A stored quote, as the API returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Quote {
+    pub quote_id: Uuid,
+    pub product_id: String,
+    pub product_name: String,
+    pub flight: Flight,
+    pub premium_cents: i64,
+    pub coverage_cents: i64,
+    pub currency: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The active products with their pricing tables, `id` order; `only` narrows to one.
+pub async fn products(tx: &Tx, only: Option<&str>) -> Result<Vec<Product>, ApiError> {
+    let only = only.map(str::to_owned);
+    let filter = [(&only as &(dyn ToSql + Sync), Type::TEXT)];
+    let (products, factors) = tokio::try_join!(
+        tx.query(
+            "SELECT id, name, coverage_cents, base_premium_cents, currency FROM products \
+             WHERE active AND ($1::text IS NULL OR id = $1) ORDER BY id",
+            &filter,
+        ),
+        tx.query(
+            "SELECT product_id, factor, band, multiplier_bp FROM product_price_factors \
+             WHERE $1::text IS NULL OR product_id = $1",
+            &filter,
+        ),
+    )?;
+    let mut tables: HashMap<String, HashMap<(String, String), i64>> = HashMap::new();
+    for f in &factors {
+        tables.entry(f.get(0)).or_default().insert((f.get(1), f.get(2)), i64::from(f.get::<_, i32>(3)));
+    }
+    Ok(products
+        .iter()
+        .map(|p| {
+            let id: String = p.get(0);
+            Product {
+                factors: tables.remove(&id).unwrap_or_default(),
+                id,
+                name: p.get(1),
+                coverage_cents: p.get(2),
+                base_premium_cents: p.get(3),
+                currency: p.get::<_, String>(4).trim().to_owned(),
+            }
+        })
+        .collect())
+}
+
+/// Prices `flight` for `product` and stores the quote for `caller`.
+pub async fn create(
+    tx: &Tx,
+    caller: &Caller,
+    product: &Product,
+    flight: &Flight,
+    rules: &QuoteRules,
+    now: DateTime<Utc>,
+) -> Result<Quote, ApiError> {
+    let (Some(from), Some(to)) = (airports::get(&flight.origin), airports::get(&flight.destination)) else {
+        return Err(ApiError::internal()); // validate_flight checked both
+    };
+    let trip = Trip {
+        distance_km: airports::distance_km(from, to),
+        departure: flight.departure_date,
+        quoted_on: now.date_naive(),
+    };
+    let price = pricing::price(product, &trip).map_err(|e| ApiError::internal().with_source(e))?;
+    let now = now.trunc_subsecs(6);
+    let expires_at = now + rules.ttl;
+    let id = Uuid::now_v7();
+    let (owner_user, owner_anon) = caller.owner_columns();
+    let breakdown = serde_json::to_value(&price).map_err(|e| ApiError::internal().with_source(e))?;
+    let number = flight.number.as_str();
+    tx.execute(
+        "INSERT INTO quotes (id, owner_user_id, owner_anonymous_session_id, product_id, flight_number, origin, destination, \
+         departure_date, premium_cents, coverage_cents, currency, pricing, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        &[
+            (&id, Type::UUID),
+            (&owner_user, Type::UUID),
+            (&owner_anon, Type::UUID),
+            (&product.id, Type::TEXT),
+            (&number, Type::TEXT),
+            (&flight.origin, Type::BPCHAR),
+            (&flight.destination, Type::BPCHAR),
+            (&flight.departure_date, Type::DATE),
+            (&price.premium_cents, Type::INT8),
+            (&product.coverage_cents, Type::INT8),
+            (&product.currency, Type::BPCHAR),
+            (&breakdown, Type::JSONB),
+            (&now, Type::TIMESTAMPTZ),
+            (&expires_at, Type::TIMESTAMPTZ),
+        ],
+    )
+    .await?;
+    Ok(Quote {
+        quote_id: id,
+        product_id: product.id.clone(),
+        product_name: product.name.clone(),
+        flight: flight.clone(),
+        premium_cents: price.premium_cents,
+        coverage_cents: product.coverage_cents,
+        currency: product.currency.clone(),
+        expires_at,
+    })
+}

@@ -1,0 +1,363 @@
+//! PostgreSQL: a small pool per Lambda instance and one transaction per request.
+//!
+//! Guarantees:
+//! - nothing connects at init; the first query opens a connection, later ones reuse it;
+//! - every request's work runs in one transaction that first sets `app.user_id` and
+//!   `app.anonymous_session_id` (transaction-local), so row-level security sees exactly the
+//!   caller, and a handler that forgets a `WHERE` still cannot read another caller's rows;
+//! - opening the transaction and setting its context and statement timeout cost no round
+//!   trip of their own: they travel with the first statement;
+//! - a transaction dropped without `commit` (an early `?`, a panic, a cancelled future) is
+//!   rolled back before its connection can serve anyone else, so no context or half-written
+//!   state leaks between requests;
+//! - TLS roots are compiled in (webpki-roots; RDS Proxy presents a public ACM certificate).
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+
+pub use tokio_postgres::Config as PgConfig;
+pub use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
+pub use tokio_postgres::types::{ToSql, Type};
+
+use crate::platform::config::{self, ConfigError, Source};
+use crate::platform::error::ApiError;
+use crate::platform::identity::Caller;
+
+/// How long one statement may run before PostgreSQL cancels it.
+const STATEMENT_TIMEOUT_MS: u32 = 5_000;
+
+/// A pool of connections for one database role.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool,
+}
+
+#[derive(Debug)]
+pub enum DbError {
+    Unavailable(String),
+    Query(tokio_postgres::Error),
+}
+
+impl From<tokio_postgres::Error> for DbError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        DbError::Query(e)
+    }
+}
+
+/// Says what went wrong with the SQLSTATE and the server's message — never its `DETAIL`,
+/// which can quote row values (an email in a unique-violation detail, say).
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbError::Unavailable(why) => write!(f, "database unavailable: {why}"),
+            DbError::Query(e) => match e.as_db_error() {
+                Some(db) => write!(f, "database error {}: {}", db.code().code(), db.message()),
+                None => write!(f, "database connection error: {e}"),
+            },
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
+
+impl DbError {
+    /// The violated constraint, when this is a unique violation.
+    pub fn unique_violation(&self) -> Option<&str> {
+        match self {
+            DbError::Query(e) => match e.as_db_error() {
+                Some(db) if db.code() == &SqlState::UNIQUE_VIOLATION => db.constraint(),
+                _ => None,
+            },
+            DbError::Unavailable(_) => None,
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(err: DbError) -> Self {
+        match &err {
+            // The server answered with an SQL error: our bug or a constraint we did not map.
+            DbError::Query(e) if e.as_db_error().is_some() => match e.code() {
+                Some(c)
+                    if c == &SqlState::QUERY_CANCELED
+                        || c == &SqlState::T_R_DEADLOCK_DETECTED
+                        || c == &SqlState::T_R_SERIALIZATION_FAILURE =>
+                {
+                    ApiError::unavailable("the database").with_source(err)
+                }
+                _ => ApiError::internal().with_source(err),
+            },
+            // No answer: closed connection, network, pool exhausted.
+            _ => ApiError::unavailable("the database").with_source(err),
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for ApiError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        DbError::Query(err).into()
+    }
+}
+
+impl Database {
+    /// A pool for the connection string in `var` (a `postgres://` URL). Pool size comes from
+    /// `PARLEY_DB_POOL_SIZE` (default 2: one Lambda instance serves one request at a time).
+    pub fn from_env(src: &impl Source, var: &str) -> Result<Self, ConfigError> {
+        let url = config::required(src, var)?;
+        let size: usize = config::parsed_or(src, "PARLEY_DB_POOL_SIZE", 2)?;
+        if size == 0 {
+            return Err(ConfigError::new("PARLEY_DB_POOL_SIZE", "must be at least 1"));
+        }
+        Self::connect_lazily(&url, size).map_err(|problem| ConfigError::new(var, problem))
+    }
+
+    /// Builds the pool without opening a connection.
+    pub fn connect_lazily(url: &str, max_size: usize) -> Result<Self, String> {
+        let mut pg: tokio_postgres::Config = url.parse().map_err(|_| "is not a valid postgres:// URL".to_owned())?;
+        if pg.get_connect_timeout().is_none() {
+            pg.connect_timeout(Duration::from_secs(3));
+        }
+        if pg.get_application_name().is_none() {
+            pg.application_name("parley");
+        }
+        let manager = Manager::from_config(pg, tls(), ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(max_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(3)))
+            .create_timeout(Some(Duration::from_secs(5)))
+            .recycle_timeout(Some(Duration::from_secs(1)))
+            .build()
+            .map_err(|e| format!("cannot build a pool: {e}"))?;
+        Ok(Self { pool })
+    }
+
+    async fn connection(&self) -> Result<Object, DbError> {
+        self.pool.get().await.map_err(|e| DbError::Unavailable(e.to_string()))
+    }
+
+    /// Opens the request transaction with the caller's RLS context.
+    pub async fn begin(&self, caller: &Caller) -> Result<Tx, DbError> {
+        self.begin_with(&begin_sql(Some(caller), false)).await
+    }
+
+    /// Opens a transaction for a webhook or scheduled job (the service role; no caller).
+    pub async fn begin_service(&self) -> Result<Tx, DbError> {
+        self.begin_with(&begin_sql(None, false)).await
+    }
+
+    /// Like [`begin`](Self::begin), but every statement sees one snapshot (REPEATABLE READ):
+    /// for reads that must agree with each other, such as a chain head and its messages.
+    pub async fn begin_snapshot(&self, caller: &Caller) -> Result<Tx, DbError> {
+        self.begin_with(&begin_sql(Some(caller), true)).await
+    }
+
+    /// [`begin_service`](Self::begin_service) with one snapshot for every statement.
+    pub async fn begin_service_snapshot(&self) -> Result<Tx, DbError> {
+        self.begin_with(&begin_sql(None, true)).await
+    }
+
+    /// Runs one statement as the whole request transaction in a single round trip:
+    /// `BEGIN` with the caller's context, the statement and `COMMIT` are pipelined on one
+    /// connection. A failing statement aborts the transaction, and `COMMIT` then rolls it back.
+    pub async fn one_shot(
+        &self,
+        caller: &Caller,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Vec<Row>, DbError> {
+        let conn = self.connection().await?;
+        let begin = begin_sql(Some(caller), false);
+        let (opened, rows, committed) =
+            tokio::join!(conn.batch_execute(&begin), conn.query_typed(sql, params), conn.batch_execute("COMMIT"));
+        match (opened, committed) {
+            (Ok(()), Ok(())) => Ok(rows?),
+            (Err(e), _) | (_, Err(e)) => {
+                let _ = Object::take(conn);
+                Err(unavailable_or_query(e))
+            }
+        }
+    }
+
+    async fn begin_with(&self, sql: &str) -> Result<Tx, DbError> {
+        let conn = self.connection().await?;
+        Ok(Tx { conn: Some(conn), begin: Mutex::new(Some(sql.to_owned())) })
+    }
+
+    /// `SELECT 1` on a pooled connection (health checks).
+    pub async fn ping(&self) -> Result<(), DbError> {
+        let conn = self.connection().await?;
+        conn.batch_execute("SELECT 1").await?;
+        Ok(())
+    }
+}
+
+/// One request transaction.
+///
+/// `BEGIN` and the caller's context are not sent on their own: they travel in the same
+/// round trip as the first statement (tokio-postgres pipelines requests issued together).
+/// Statements use the `*_typed` protocol — no named prepare, so RDS Proxy never pins the
+/// connection. Statements issued concurrently (`tokio::try_join!`) are pipelined too.
+pub struct Tx {
+    conn: Option<Object>,
+    /// The `BEGIN …` batch until the first statement carries it.
+    begin: Mutex<Option<String>>,
+}
+
+impl Tx {
+    fn client(&self) -> &tokio_postgres::Client {
+        self.conn.as_ref().expect("a Tx holds its connection until it ends")
+    }
+
+    /// Sends the pending `BEGIN` (if any) pipelined with `statement`.
+    async fn run<T>(&self, statement: impl Future<Output = Result<T, tokio_postgres::Error>>) -> Result<T, DbError> {
+        let begin = self.begin.lock().expect("never poisoned: no panics while held").take();
+        match begin {
+            None => Ok(statement.await?),
+            Some(sql) => {
+                let (opened, result) = tokio::join!(self.client().batch_execute(&sql), statement);
+                opened.map_err(unavailable_or_query)?;
+                Ok(result?)
+            }
+        }
+    }
+
+    pub async fn query(&self, sql: &str, params: &[(&(dyn ToSql + Sync), Type)]) -> Result<Vec<Row>, DbError> {
+        self.run(self.client().query_typed(sql, params)).await
+    }
+
+    /// Exactly one row, or an error.
+    pub async fn query_one(&self, sql: &str, params: &[(&(dyn ToSql + Sync), Type)]) -> Result<Row, DbError> {
+        self.run(self.client().query_typed_one(sql, params)).await
+    }
+
+    /// At most one row.
+    pub async fn query_opt(&self, sql: &str, params: &[(&(dyn ToSql + Sync), Type)]) -> Result<Option<Row>, DbError> {
+        self.run(self.client().query_typed_opt(sql, params)).await
+    }
+
+    /// Rows affected.
+    pub async fn execute(&self, sql: &str, params: &[(&(dyn ToSql + Sync), Type)]) -> Result<u64, DbError> {
+        self.run(self.client().execute_typed(sql, params)).await
+    }
+
+    /// Rows one at a time, for result sets too large to hold (chain verification).
+    pub async fn stream(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<tokio_postgres::RowStream, DbError> {
+        let params = params.iter().map(|(v, t)| (*v as &(dyn ToSql + Sync), t.clone()));
+        self.run(self.client().query_typed_raw(sql, params)).await
+    }
+
+    pub async fn commit(mut self) -> Result<(), DbError> {
+        let conn = self.conn.take().expect("a Tx holds its connection until it ends");
+        if self.begin.lock().expect("never poisoned").take().is_some() {
+            return Ok(()); // nothing was sent, so there is nothing to commit
+        }
+        match conn.batch_execute("COMMIT").await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = Object::take(conn);
+                Err(e.into())
+            }
+        }
+    }
+
+    pub async fn rollback(mut self) -> Result<(), DbError> {
+        let conn = self.conn.take().expect("a Tx holds its connection until it ends");
+        if self.begin.lock().expect("never poisoned").take().is_some() {
+            return Ok(());
+        }
+        if let Err(e) = conn.batch_execute("ROLLBACK").await {
+            let _ = Object::take(conn);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        if self.begin.get_mut().map(|b| b.is_some()).unwrap_or(false) {
+            return; // never begun: the connection is clean and goes straight back
+        }
+        // The connection stays out of the pool until ROLLBACK has run; if it cannot run
+        // (no runtime, broken connection) the connection is closed instead.
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    if conn.batch_execute("ROLLBACK").await.is_err() {
+                        let _ = Object::take(conn);
+                    }
+                });
+            }
+            Err(_) => {
+                let _ = Object::take(conn);
+            }
+        }
+    }
+}
+
+fn unavailable_or_query(e: tokio_postgres::Error) -> DbError {
+    if e.as_db_error().is_some() { DbError::Query(e) } else { DbError::Unavailable(e.to_string()) }
+}
+
+/// `BEGIN` plus the transaction-local settings: the statement timeout always, and the
+/// caller's identity for API requests. The ids are UUIDs we formatted ourselves (hex and
+/// dashes only), so inlining them in a simple-protocol batch is safe, and it saves the round
+/// trip a bound statement would cost.
+/// `snapshot` makes every statement of the transaction see one snapshot (REPEATABLE READ).
+fn begin_sql(caller: Option<&Caller>, snapshot: bool) -> String {
+    let begin = if snapshot { "BEGIN ISOLATION LEVEL REPEATABLE READ" } else { "BEGIN" };
+    let timeout = format!("{begin}; SELECT set_config('statement_timeout', '{STATEMENT_TIMEOUT_MS}', true)");
+    match caller {
+        None => timeout,
+        Some(c) => {
+            let user = c.user_id.map(|u| u.to_string()).unwrap_or_default();
+            let anon = c.anonymous_session_id.map(|u| u.to_string()).unwrap_or_default();
+            format!(
+                "{timeout}, set_config('app.user_id', '{user}', true), set_config('app.anonymous_session_id', '{anon}', true)"
+            )
+        }
+    }
+}
+
+fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("aws-lc-rs supports the default TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_postgres_rustls::MakeRustlsConnect::new(config)
+}
+
+/// Versioned schema migrations (`migrations/V<n>__<name>.sql`), embedded in the binary.
+pub mod migrations {
+    refinery::embed_migrations!("../migrations");
+
+    /// Applies every pending migration over a direct connection as the schema owner and
+    /// returns the names applied. Safe to run concurrently: refinery takes a lock.
+    pub async fn run(url: &str) -> Result<Vec<String>, String> {
+        let mut pg: tokio_postgres::Config =
+            url.parse().map_err(|_| "the migration URL is not a valid postgres:// URL".to_owned())?;
+        pg.connect_timeout(std::time::Duration::from_secs(5));
+        let (mut client, connection) = pg.connect(super::tls()).await.map_err(|e| format!("cannot connect: {e}"))?;
+        let driver = tokio::spawn(connection);
+        let report = migrations::runner()
+            .set_abort_divergent(true)
+            .run_async(&mut client)
+            .await
+            .map_err(|e| format!("migration failed: {e}"))?;
+        drop(client);
+        let _ = driver.await;
+        Ok(report.applied_migrations().iter().map(|m| m.to_string()).collect())
+    }
+}

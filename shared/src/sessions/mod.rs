@@ -1,0 +1,91 @@
+//! Anonymous sessions and their claim by a signed-in user.
+//!
+//! Guarantees: a claim moves everything the anonymous session owns — conversations, quotes,
+//! cart items — to the user in the request's single transaction (all or nothing), under a
+//! row lock on the session, so two
+//! concurrent claims cannot both win; claiming again by the same user changes nothing and
+//! succeeds; a session already claimed by someone else is a 409. An anonymous cart item for
+//! a flight and product the user already has in the cart is merged: the user's item stays,
+//! the anonymous one is marked REMOVED.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::platform::db::{ToSql, Tx, Type};
+use crate::platform::error::ApiError;
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Claim {
+    pub session_id: Uuid,
+    pub user_id: Uuid,
+    /// False when this user had already claimed the session (nothing moved this time).
+    pub newly_claimed: bool,
+    pub conversations_moved: u64,
+    pub quotes_moved: u64,
+    pub cart_items_moved: u64,
+    /// Anonymous cart items dropped because the user already had the same cover.
+    pub cart_items_merged: u64,
+}
+
+/// Moves what `session_id` owns to `user_id`. The transaction must carry both ids as its
+/// RLS context (the caller presented both credentials).
+pub async fn claim(tx: &Tx, session_id: Uuid, user_id: Uuid) -> Result<Claim, ApiError> {
+    let session = tx
+        .query_opt(
+            "SELECT claimed_by_user_id FROM anonymous_sessions WHERE id = $1 FOR UPDATE",
+            &[(&session_id, Type::UUID)],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such anonymous session (it may have expired)"))?;
+    match session.get::<_, Option<Uuid>>(0) {
+        Some(owner) if owner == user_id => {
+            return Ok(Claim {
+                session_id,
+                user_id,
+                newly_claimed: false,
+                conversations_moved: 0,
+                quotes_moved: 0,
+                cart_items_moved: 0,
+                cart_items_merged: 0,
+            });
+        }
+        Some(_) => return Err(ApiError::conflict("this anonymous session was already claimed by another user")),
+        None => {}
+    }
+    let ids = [(&session_id as &(dyn ToSql + Sync), Type::UUID), (&user_id, Type::UUID)];
+    // Pipelined, and executed in this order: merge duplicates before moving the rest.
+    let (_, conversations_moved, cart_items_merged, quotes_moved, cart_items_moved) = tokio::try_join!(
+        tx.execute("UPDATE anonymous_sessions SET claimed_by_user_id = $2, claimed_at = now() WHERE id = $1", &ids),
+        tx.execute(
+            "UPDATE conversations SET owner_user_id = $2 WHERE owner_anonymous_session_id = $1 AND owner_user_id IS NULL",
+            &ids,
+        ),
+        tx.execute(
+            "UPDATE quote_cart_items a SET status = 'REMOVED' FROM quotes qa \
+             WHERE qa.id = a.quote_id AND a.owner_anonymous_session_id = $1 AND a.owner_user_id IS NULL \
+               AND a.status = 'ACTIVE' AND EXISTS ( \
+                 SELECT 1 FROM quote_cart_items u JOIN quotes qu ON qu.id = u.quote_id \
+                 WHERE u.owner_user_id = $2 AND u.status = 'ACTIVE' AND qu.product_id = qa.product_id \
+                   AND qu.flight_number = qa.flight_number AND qu.departure_date = qa.departure_date)",
+            &ids,
+        ),
+        tx.execute(
+            "UPDATE quotes SET owner_user_id = $2 WHERE owner_anonymous_session_id = $1 AND owner_user_id IS NULL",
+            &ids,
+        ),
+        tx.execute(
+            "UPDATE quote_cart_items SET owner_user_id = $2 \
+             WHERE owner_anonymous_session_id = $1 AND owner_user_id IS NULL",
+            &ids,
+        ),
+    )?;
+    Ok(Claim {
+        session_id,
+        user_id,
+        newly_claimed: true,
+        conversations_moved,
+        quotes_moved,
+        cart_items_moved,
+        cart_items_merged,
+    })
+}

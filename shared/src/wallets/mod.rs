@@ -1,0 +1,170 @@
+//! Custodial wallets: creating one per user, reading it, and signing with it.
+//!
+//! Guarantees:
+//! - one wallet per user (a unique constraint), and concurrent first requests make one
+//!   wallet with one KMS call: creation holds a per-user transaction lock, checks, encrypts,
+//!   inserts;
+//! - the private key is encrypted by KMS before the row is written; if KMS fails nothing is
+//!   written and the caller gets 503;
+//! - signing decrypts the key for that one call, checks it still derives the stored address,
+//!   signs, and drops (zeroizes) it;
+//! - responses and audit entries never carry key material or message text.
+
+pub mod custody;
+pub mod keys;
+pub mod ledger;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use self::ledger::{Outcome, Reason};
+use crate::platform::audit::{self, Entry};
+use crate::platform::db::{Tx, Type};
+use crate::platform::error::ApiError;
+use crate::wallets::custody::{KEY_FORMAT, KeyCustody};
+use crate::wallets::keys::WalletKey;
+
+/// Longest message `sign` accepts, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 4096;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Balance {
+    pub amount: i64,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Wallet {
+    pub id: Uuid,
+    pub address: String,
+    pub balance: Balance,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Signed {
+    pub address: String,
+    /// `0x` + 130 hex digits: r ‖ s ‖ v.
+    pub signature: String,
+}
+
+/// The caller's wallet, if it has one.
+pub async fn find(tx: &Tx, user_id: Uuid) -> Result<Option<Wallet>, ApiError> {
+    let row = tx
+        .query_opt(
+            "SELECT id, address, balance_cents, currency, created_at FROM user_wallets WHERE user_id = $1",
+            &[(&user_id, Type::UUID)],
+        )
+        .await?;
+    Ok(row.map(|r| Wallet {
+        id: r.get(0),
+        address: r.get(1),
+        balance: Balance { amount: r.get(2), currency: r.get::<_, String>(3).trim().to_owned() },
+        created_at: r.get(4),
+    }))
+}
+
+/// The user's wallet, created (and credited `faucet_cents` when > 0) if it has none.
+/// Returns whether it was created now.
+pub async fn create(
+    tx: &Tx,
+    custody: &KeyCustody,
+    user_id: Uuid,
+    faucet_cents: i64,
+    request_id: &str,
+) -> Result<(Wallet, bool), ApiError> {
+    let lock_key = format!("wallet:{user_id}");
+    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[(&lock_key, Type::TEXT)]).await?;
+    if let Some(existing) = find(tx, user_id).await? {
+        return Ok((existing, false));
+    }
+    let wallet_id = Uuid::now_v7();
+    let key = WalletKey::generate();
+    let address = key.address();
+    let wrapped = custody.wrap(&*key.secret_bytes(), wallet_id, user_id).await.map_err(|e| {
+        tracing::error!(error = %e, "wallet key could not be encrypted");
+        ApiError::unavailable("key custody (KMS)")
+    })?;
+    drop(key);
+    tx.execute(
+        "INSERT INTO user_wallets (id, user_id, address, encrypted_private_key, kms_key_id, key_format) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            (&wallet_id, Type::UUID),
+            (&user_id, Type::UUID),
+            (&address, Type::TEXT),
+            (&wrapped.ciphertext, Type::BYTEA),
+            (&wrapped.kms_key_id, Type::TEXT),
+            (&KEY_FORMAT, Type::INT2),
+        ],
+    )
+    .await?;
+    if faucet_cents > 0 {
+        let (outcome, _) =
+            ledger::post(tx, wallet_id, faucet_cents, Reason::Faucet, &format!("faucet:{wallet_id}")).await?;
+        debug_assert_eq!(outcome, Outcome::Applied);
+    }
+    audit::record(
+        tx,
+        &Entry {
+            actor_user_id: Some(user_id),
+            action: "wallet.created",
+            subject_type: "wallet",
+            subject_id: Some(wallet_id),
+            request_id: Some(request_id),
+            details: serde_json::json!({ "address": address, "kms_key_id": wrapped.kms_key_id, "key_format": KEY_FORMAT }),
+        },
+    )
+    .await?;
+    let wallet = find(tx, user_id).await?.ok_or_else(ApiError::internal)?;
+    Ok((wallet, true))
+}
+
+/// EIP-191 signs `message` with the user's wallet key. 404 without a wallet; 503 when
+/// KMS cannot decrypt.
+pub async fn sign(
+    tx: &Tx,
+    custody: &KeyCustody,
+    user_id: Uuid,
+    message: &str,
+    request_id: &str,
+) -> Result<Signed, ApiError> {
+    let row = tx
+        .query_opt(
+            "SELECT id, address, encrypted_private_key FROM user_wallets WHERE user_id = $1",
+            &[(&user_id, Type::UUID)],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("this user has no wallet; create one with POST /v1/wallets"))?;
+    let (wallet_id, address, ciphertext): (Uuid, String, Vec<u8>) = (row.get(0), row.get(1), row.get(2));
+    let secret = custody.unwrap(&ciphertext, wallet_id, user_id).await.map_err(|e| {
+        tracing::error!(error = %e, %wallet_id, "wallet key could not be decrypted");
+        ApiError::unavailable("key custody (KMS)")
+    })?;
+    let key = WalletKey::from_bytes(&secret).map_err(|e| ApiError::internal().with_source(e))?;
+    drop(secret);
+    if key.address() != address {
+        tracing::error!(%wallet_id, "decrypted key does not derive the stored address");
+        return Err(ApiError::internal());
+    }
+    let signature = format!("0x{}", hex::encode(key.sign_personal(message.as_bytes())));
+    drop(key);
+    audit::record(
+        tx,
+        &Entry {
+            actor_user_id: Some(user_id),
+            action: "wallet.message_signed",
+            subject_type: "wallet",
+            subject_id: Some(wallet_id),
+            request_id: Some(request_id),
+            details: serde_json::json!({
+                "message_sha256": hex::encode(Sha256::digest(message.as_bytes())),
+                "message_bytes": message.len(),
+            }),
+        },
+    )
+    .await?;
+    Ok(Signed { address, signature })
+}
