@@ -13,6 +13,10 @@ mkdir -p "$LOCAL"
 # refused nowhere only because nothing outside this machine trusts them. Never deploy them.
 LOCAL_JWT_SECRET="local-only-user-jwt-secret-never-deploy-0001"
 LOCAL_ANON_SECRET="local-only-anonymous-secret-never-deploy-0001"
+# Local-only Stripe settings: the stub accepts any sk_ key; the webhook secret signs the
+# events `parley-local stripe pay` delivers (tools/generate-events.py uses the same).
+LOCAL_STRIPE_SECRET_KEY="sk_test_local_only_never_deploy"
+LOCAL_STRIPE_WEBHOOK_SECRET="whsec_local_only_never_deploy_0001"
 LOCAL_JWT_ISSUER="http://127.0.0.1/parley-local"
 LOCAL_JWT_AUDIENCE="parley-local"
 # Role passwords of the throwaway cluster (it listens on 127.0.0.1 only).
@@ -197,7 +201,22 @@ export PARLEY_JWT_ISSUER=$LOCAL_JWT_ISSUER
 export PARLEY_JWT_AUDIENCE=$LOCAL_JWT_AUDIENCE
 export PARLEY_ANON_TOKEN_SECRET=$LOCAL_ANON_SECRET
 export PARLEY_LOG=\${PARLEY_LOG:-info}
+export PARLEY_STRIPE_SECRET_KEY=$LOCAL_STRIPE_SECRET_KEY
+export STRIPE_WEBHOOK_SECRET=$LOCAL_STRIPE_WEBHOOK_SECRET
+export PARLEY_STRIPE_WEBHOOK_SECRETS=$LOCAL_STRIPE_WEBHOOK_SECRET
+export PARLEY_CHECKOUT_SUCCESS_URL=http://127.0.0.1:$http_port/checkout/success
+export PARLEY_CHECKOUT_CANCEL_URL=http://127.0.0.1:$http_port/checkout/cancel
 ENV
+}
+
+# stripe_stub_start BIN PORT STATE_DIR ENV_FILE: the local Stripe (parley-local stripe-stub)
+# on loopback; its base URL goes into the stack's environment file.
+stripe_stub_start() {
+  local bin=$1 port=$2 dir=$3 file=$4
+  "$bin" stripe-stub --addr "127.0.0.1:$port" >"$dir/stripe.log" 2>&1 &
+  echo $! >"$dir/stripe.pid"
+  wait_port "$port" 30 || { tail -n 20 "$dir/stripe.log" >&2; die "the Stripe stub did not start on port $port"; }
+  echo "export PARLEY_STRIPE_API_BASE=http://127.0.0.1:$port" >>"$file"
 }
 
 # stack_prepare ENV_FILE: migrations, role logins, then the template's tables and keys.
@@ -226,6 +245,7 @@ ephemeral_stack_up() {
   moto_start "$moto_port" "$STATE/moto.log"
   echo "$MOTO_PID" >"$STATE/moto.pid"
   write_env "$STATE/stack.env" 0 "$moto_port"
+  stripe_stub_start "$2" "$(free_port)" "$STATE" "$STATE/stack.env"
   stack_prepare "$STATE/stack.env" "$2"
 }
 
@@ -235,6 +255,7 @@ ephemeral_stack_down() {
     say "last gateway log lines"; tail -n 30 "$STATE/gateway.log" >&2 || true
   fi
   kill_pidfile "$STATE/gateway.pid"
+  kill_pidfile "$STATE/stripe.pid"
   kill_pidfile "$STATE/moto.pid"
   pg_stop "$PG_DIR"
   rm -rf "$STATE" "$PG_DIR"

@@ -10,6 +10,7 @@ set -euo pipefail
 HTTP_PORT=${PARLEY_HTTP_PORT:-3000}
 PG_PORT=${PARLEY_PG_PORT:-55432}
 MOTO_PORT=${PARLEY_MOTO_PORT:-55050}
+STRIPE_PORT=${PARLEY_STRIPE_PORT:-12111}
 STATE="$LOCAL/dev"
 mkdir -p "$STATE"
 
@@ -23,6 +24,7 @@ BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/parley-local"
 PG_DIR=$(pg_data_dir pg)
 cleanup() {
   kill_pidfile "$STATE/gateway.pid"
+  kill_pidfile "$STATE/stripe.pid"
   kill_pidfile "$STATE/moto.pid"
   pg_stop "$PG_DIR"
 }
@@ -37,6 +39,7 @@ pg_psql -d postgres -c "DROP DATABASE IF EXISTS parley WITH (FORCE)" -c "CREATE 
 moto_start "$MOTO_PORT" "$STATE/moto.log"
 echo "$MOTO_PID" >"$STATE/moto.pid"
 write_env "$LOCAL/stack.env" "$HTTP_PORT" "$MOTO_PORT"
+stripe_stub_start "$BIN" "$STRIPE_PORT" "$STATE" "$LOCAL/stack.env"
 stack_prepare "$LOCAL/stack.env" "$BIN"
 
 "$BIN" serve --addr "127.0.0.1:$HTTP_PORT" &
@@ -54,6 +57,7 @@ cat >&2 <<MSG
     curl -s \$PARLEY_URL/health
     TOKEN=\$(target/debug/parley-local token)
     curl -s -H "authorization: Bearer \$TOKEN" \$PARLEY_URL/v1/sessions/me
+    target/debug/parley-local stripe pay <checkout session id>   # pay in the local Stripe
 
 MSG
 wait "$GATEWAY_PID"

@@ -69,6 +69,47 @@ def http_event(method, path, route, headers=None, body=None, query=None, params=
     return event
 
 
+# Local-only webhook signing secret (scripts/lib.sh writes the same into .local/stack.env).
+STRIPE_WEBHOOK_SECRET = "whsec_local_only_never_deploy_0001"
+ORDER = "0191e5a0-7b1c-7cc2-9f4e-3a1d2b9c8e74"
+
+
+def stripe_signature(body: str, t: int) -> str:
+    """Stripe's scheme: HMAC-SHA256 of "{t}.{body}" with the endpoint secret, hex."""
+    mac = hmac.new(STRIPE_WEBHOOK_SECRET.encode(), f"{t}.{body}".encode(), hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+def stripe_event(event_id, typ, obj):
+    return {"id": event_id, "object": "event", "api_version": "2025-11-17.clover", "created": 1795305600,
+            "livemode": False, "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None},
+            "type": typ, "data": {"object": obj}}
+
+
+STRIPE_SESSION = {
+    "id": "cs_test_sample0001", "object": "checkout.session", "amount_subtotal": 1800, "amount_total": 1800,
+    "automatic_tax": {"enabled": False, "liability": None, "status": None}, "cancel_url": "http://127.0.0.1/cancel",
+    "client_reference_id": ORDER, "created": 1795305600, "currency": "usd", "custom_fields": [],
+    "custom_text": {"after_submit": None, "shipping_address": None, "submit": None,
+                    "terms_of_service_acceptance": None},
+    "customer": "cus_sample0001", "expires_at": 1795307460, "livemode": False, "metadata": {"order_id": ORDER},
+    "mode": "payment", "payment_intent": "pi_sample0001", "payment_method_types": ["card"],
+    "payment_status": "paid", "shipping_options": [], "status": "complete",
+    "success_url": "http://127.0.0.1/success", "url": None,
+}
+STRIPE_COMPLETED = stripe_event("evt_sample_completed_0001", "checkout.session.completed", STRIPE_SESSION)
+STRIPE_BODIES = {
+    "stripe/checkout.session.completed.json": STRIPE_COMPLETED,
+    "stripe/checkout.session.expired.json": stripe_event(
+        "evt_sample_expired_0001", "checkout.session.expired",
+        {**STRIPE_SESSION, "payment_status": "unpaid", "status": "expired", "payment_intent": None}),
+    "stripe/charge.refunded.json": stripe_event(
+        "evt_sample_refunded_0001", "charge.refunded",
+        {"id": "ch_sample0001", "object": "charge", "amount": 1800, "amount_refunded": 1800, "refunded": True,
+         "payment_intent": "pi_sample0001", "currency": "usd"}),
+}
+
+
 def scheduled_event(detail):
     return {"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
             "source": "parley.scheduler", "account": "123456789012", "time": "2026-11-22T03:00:00Z",
@@ -129,6 +170,25 @@ EVENTS = {
     "cart-remove/someone-elses-item.404.json": http_event(
         "DELETE", f"/v1/cart/items/{SOMEONE_ELSES_CONVERSATION}", "DELETE /v1/cart/items/{id}", AS_USER,
         params={"id": SOMEONE_ELSES_CONVERSATION}),
+    "checkout/empty-cart.409.json": http_event(
+        "POST", "/v1/checkout", "POST /v1/checkout", AS_USER, json.dumps({"method": "wallet"})),
+    "checkout/anonymous.401.json": http_event(
+        "POST", "/v1/checkout", "POST /v1/checkout", AS_ANON, json.dumps({"method": "card"})),
+    "checkout/unknown-method.422.json": http_event(
+        "POST", "/v1/checkout", "POST /v1/checkout", AS_USER, json.dumps({"method": "cash"})),
+    "orders-list/user.200.json": http_event("GET", "/v1/orders", "GET /v1/orders", AS_USER, query={"limit": "10"}),
+    "orders-list/no-credentials.401.json": http_event("GET", "/v1/orders", "GET /v1/orders"),
+    "order-get/someone-elses-order.404.json": http_event(
+        "GET", f"/v1/orders/{SOMEONE_ELSES_CONVERSATION}", "GET /v1/orders/{id}", AS_USER,
+        params={"id": SOMEONE_ELSES_CONVERSATION}),
+    # Stripe's signatures expire after 300 s, so a signed sample would be stale; the tests
+    # sign the bodies in events/stripe/ when they run. These two are refused on purpose.
+    "stripe-webhook/missing-signature.400.json": http_event(
+        "POST", "/webhooks/stripe", "POST /webhooks/stripe", {}, json.dumps(STRIPE_COMPLETED)),
+    "stripe-webhook/stale-signature.400.json": http_event(
+        "POST", "/webhooks/stripe", "POST /webhooks/stripe",
+        {"stripe-signature": stripe_signature(json.dumps(STRIPE_COMPLETED), 1795305600)},
+        json.dumps(STRIPE_COMPLETED)),
     "wallet-create/anonymous.401.json": http_event("POST", "/v1/wallets", "POST /v1/wallets", AS_ANON),
     "wallet-create/user.201.json": http_event(
         "POST", "/v1/wallets", "POST /v1/wallets", {**AS_USER, "idempotency-key": "sample-wallet-1"}),
@@ -137,6 +197,8 @@ EVENTS = {
         "POST", "/v1/wallets/me/signatures", "POST /v1/wallets/me/signatures", AS_USER,
         json.dumps({"message": "x" * 4097})),
     "rewrap-wallet-keys/dry-run.json": {"dry_run": True},
+    "retry-webhooks/every-5-minutes.json": scheduled_event({}),
+    "reconcile-stripe/hourly.json": scheduled_event({}),
     "tone-analysis/calm.200.json": http_event(
         "POST", "/v1/tone/analyses", "POST /v1/tone/analyses", AS_ANON,
         json.dumps({"text": "The school called about a fight today; can we talk tonight?"})),
@@ -149,9 +211,9 @@ EVENTS = {
 
 if __name__ == "__main__":
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "events")
-    for name, event in EVENTS.items():
+    for name, event in {**EVENTS, **STRIPE_BODIES}.items():
         path = os.path.join(root, name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:
             f.write(json.dumps(event, indent=2) + "\n")
-    print(f"wrote {len(EVENTS)} events")
+    print(f"wrote {len(EVENTS) + len(STRIPE_BODIES)} events")

@@ -21,6 +21,7 @@ pub mod platform;
 
 pub mod chat;
 pub mod commerce;
+pub mod payments;
 pub mod sessions;
 pub mod tone;
 pub mod wallets;

@@ -7,6 +7,7 @@ pub mod provision;
 pub mod registry;
 pub mod router;
 pub mod server;
+pub mod stripe_stub;
 pub mod template;
 
 use std::path::PathBuf;

@@ -42,11 +42,35 @@ enum Command {
     Provision,
     /// Run a scheduled job (or migrate) once with an event file, e.g.
     /// `parley-local invoke verify-chains events/verify-chains/nightly.json`.
+    /// Serve the local Stripe stub (tools/local/src/stripe_stub.rs) on loopback.
+    StripeStub {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:12111")]
+        addr: SocketAddr,
+        /// Write the bound port here once listening.
+        #[arg(long)]
+        port_file: Option<PathBuf>,
+    },
+    /// Act as Stripe towards the local stack (PARLEY_STRIPE_API_BASE, STRIPE_WEBHOOK_SECRET, PARLEY_URL).
+    Stripe {
+        #[command(subcommand)]
+        command: StripeCommand,
+    },
     Invoke {
         /// The function's crate name under functions/.
         function: String,
         /// A JSON event; `{}` when omitted.
         event: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum StripeCommand {
+    /// Pay a pending Checkout Session in the stub, then sign its events and deliver them
+    /// to the local gateway's webhook, as `stripe trigger` would.
+    Pay {
+        /// The Checkout Session id (`cs_test_…`).
+        session: String,
     },
 }
 
@@ -104,6 +128,22 @@ async fn run(command: Command) -> Result<(), String> {
             println!("{}", serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?);
             Ok(())
         }
+        Command::StripeStub { addr, port_file } => {
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let bound = listener.local_addr().map_err(|e| e.to_string())?;
+            if let Some(file) = port_file {
+                std::fs::write(&file, bound.port().to_string())
+                    .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+            }
+            eprintln!("parley-local: Stripe stub on http://{bound}");
+            tokio::select! {
+                () = parley_local::stripe_stub::serve(listener) => {}
+                () = shutdown_signal() => {}
+            }
+            Ok(())
+        }
+        Command::Stripe { command: StripeCommand::Pay { session } } => stripe_pay(&session).await,
         Command::Provision => {
             let template = Template::load(&parley_local::template_path())?;
             let aws = shared::platform::aws::load().await;
@@ -139,4 +179,47 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+/// `parley-local stripe pay`: the stub pays the session; each event it reports is signed
+/// with STRIPE_WEBHOOK_SECRET (`t=…,v1=HMAC-SHA256("{t}.{body}")`) and posted to the gateway.
+async fn stripe_pay(session: &str) -> Result<(), String> {
+    let env = |name: &str| config::required(&ProcessEnv, name).map_err(|e| e.to_string());
+    let (base, key, secret, url) = (
+        env("PARLEY_STRIPE_API_BASE")?,
+        env("PARLEY_STRIPE_SECRET_KEY")?,
+        env("STRIPE_WEBHOOK_SECRET")?,
+        env("PARLEY_URL")?,
+    );
+    let http = reqwest::Client::new();
+    let paid = http
+        .post(format!("{}/_stub/checkout/sessions/{session}/pay", base.trim_end_matches('/')))
+        .bearer_auth(key)
+        .send()
+        .await
+        .map_err(|e| format!("the Stripe stub did not answer: {e}"))?;
+    let status = paid.status();
+    let body: serde_json::Value = paid.json().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("the Stripe stub refused: {body}"));
+    }
+    for event in body["data"].as_array().cloned().unwrap_or_default() {
+        let payload = event.to_string();
+        let signature = parley_local::stripe_stub::sign(&payload, &secret, chrono::Utc::now().timestamp());
+        let delivered = http
+            .post(format!("{url}/webhooks/stripe"))
+            .header("content-type", "application/json")
+            .header("stripe-signature", signature)
+            .body(payload)
+            .send()
+            .await
+            .map_err(|e| format!("the gateway did not answer: {e}"))?;
+        println!(
+            "{} {} -> {}",
+            event["type"].as_str().unwrap_or("?"),
+            event["id"].as_str().unwrap_or("?"),
+            delivered.status()
+        );
+    }
+    Ok(())
 }

@@ -1,0 +1,149 @@
+//! `POST /v1/checkout` — pay for the caller's cart.
+//!
+//! Body `{"method": "card" | "wallet"}`; signed-in users only. Either way an order is
+//! opened for the active cart items at the server's prices: 409 when the cart is empty (or
+//! a checkout for its items is pending), 410 naming the quotes that expired.
+//! - `card`: the user's Stripe customer (created once), then a Checkout Session → 201
+//!   `{"order_id", "checkout_url", "expires_at"}`; the order stays `PENDING` until Stripe's
+//!   webhook says it is paid.
+//! - `wallet`: the ledger debit, order `PAID` and items `PURCHASED` in one transaction →
+//!   201 `{"order_id", "status", "balance_cents"}`; 402 when the balance is short, and then
+//!   nothing changed.
+//!
+//! Honours `Idempotency-Key`. The order's transaction stays open across the Stripe calls
+//! (two, each bounded by a deadline): if Stripe fails, nothing of the order remains, and a
+//! retry reuses Stripe's answers through the idempotency keys derived from the ids.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use shared::ApiError;
+use shared::payments::orders::{self, Method};
+use shared::payments::stripe::{CheckoutUrls, Stripe};
+use shared::platform::config::{self, ConfigError, ProcessEnv, Source};
+use shared::platform::http::{self, Request, Response, StatusCode};
+use shared::platform::idempotency::IdempotencyStore;
+use shared::platform::state::ApiState;
+use uuid::Uuid;
+
+pub const FUNCTION: &str = "checkout";
+
+/// Stripe accepts Checkout Session lifetimes from 30 minutes to 24 hours; the shortest keeps
+/// an abandoned checkout from holding the cart's items for long.
+const SESSION_LIFETIME_MINUTES: i64 = 31;
+
+#[derive(Clone)]
+pub struct State {
+    api: ApiState,
+    idempotency: IdempotencyStore,
+    stripe: Stripe,
+    urls: CheckoutUrls,
+}
+
+impl State {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv).await
+    }
+
+    pub async fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        let api = ApiState::from_source(src)?;
+        let table = config::required(src, "PARLEY_TABLE_NAME")?;
+        let stripe = Stripe::from_env(src)?;
+        let urls = CheckoutUrls::from_env(src)?;
+        let aws = shared::platform::aws::load().await;
+        Ok(Self { api, idempotency: IdempotencyStore::new(shared::platform::aws::dynamodb(&aws), table), stripe, urls })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    method: Method,
+}
+
+#[derive(Debug, Serialize)]
+struct CardCheckout {
+    order_id: Uuid,
+    status: &'static str,
+    checkout_url: String,
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+struct WalletCheckout {
+    order_id: Uuid,
+    status: &'static str,
+    total_cents: i64,
+    balance_cents: i64,
+}
+
+pub async fn handle(state: &State, req: Request) -> Response {
+    http::serve(FUNCTION, req, |req| async move { post(state, &req).await }).await
+}
+
+async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
+    let caller = state.api.identity.caller(req).await?;
+    let user_id = caller.require_user()?;
+    let body: Body = http::json_body(req)?;
+    let request_id = http::request_id(req);
+    state
+        .idempotency
+        .run(FUNCTION, &caller.key(), req, || async {
+            let now = Utc::now();
+            let tx = state.api.db.begin(&caller).await?;
+            let draft = orders::open(&tx, user_id, body.method, now).await?;
+            match body.method {
+                Method::Wallet => {
+                    let balance = orders::pay_with_wallet(&tx, &draft, Some(&request_id)).await?;
+                    tx.commit().await?;
+                    tracing::info!(order_id = %draft.order_id, total_cents = draft.total_cents, "paid from the wallet");
+                    http::json(
+                        StatusCode::CREATED,
+                        &WalletCheckout {
+                            order_id: draft.order_id,
+                            status: "PAID",
+                            total_cents: draft.total_cents,
+                            balance_cents: balance,
+                        },
+                    )
+                }
+                Method::Card => {
+                    let customer = match orders::stripe_customer(&tx, user_id).await? {
+                        Some(c) => c,
+                        None => {
+                            let created = state.stripe.create_customer(user_id).await?;
+                            orders::remember_stripe_customer(&tx, user_id, &created).await?
+                        }
+                    };
+                    let expires_at = now + Duration::minutes(SESSION_LIFETIME_MINUTES);
+                    let session =
+                        state.stripe.create_checkout_session(&draft, &customer, &state.urls, expires_at).await?;
+                    orders::attach_checkout_session(&tx, draft.order_id, &session.id, &session.url, session.expires_at)
+                        .await?;
+                    shared::platform::audit::record(
+                        &tx,
+                        &shared::platform::audit::Entry {
+                            actor_user_id: Some(user_id),
+                            action: "order.checkout_started",
+                            subject_type: "order",
+                            subject_id: Some(draft.order_id),
+                            request_id: Some(&request_id),
+                            details: serde_json::json!({"method": "card", "total_cents": draft.total_cents}),
+                        },
+                    )
+                    .await?;
+                    tx.commit().await?;
+                    tracing::info!(order_id = %draft.order_id, "checkout session opened");
+                    http::json(
+                        StatusCode::CREATED,
+                        &CardCheckout {
+                            order_id: draft.order_id,
+                            status: "PENDING",
+                            checkout_url: session.url,
+                            expires_at: session.expires_at,
+                        },
+                    )
+                }
+            }
+        })
+        .await
+}

@@ -1,0 +1,71 @@
+//! `POST /webhooks/stripe` — Stripe's events, verified, stored once and applied once.
+//!
+//! - The `Stripe-Signature` header is checked against the **raw bytes** of the body (API
+//!   Gateway's base64 encoding undone, never re-serialised JSON) with every configured
+//!   signing secret (`PARLEY_STRIPE_WEBHOOK_SECRETS`, so a secret can be rolled), every `v1`
+//!   in the header, 300 s tolerance. Anything else → 400 and nothing stored.
+//! - A verified event is stored in `webhook_events` even when its type is unknown or its
+//!   body does not parse; its effects and `processed` mark commit together
+//!   (`shared::payments::events`). A duplicate delivery → 200, nothing changes.
+//! - A transient failure (the database down) → 503, so Stripe delivers again; a permanent
+//!   one is stored `failed` with its error → 200 (the retry job takes it from there).
+
+use serde::Serialize;
+use shared::ApiError;
+use shared::payments::events::{self, Applied};
+use shared::payments::stripe::WebhookSecrets;
+use shared::platform::config::{ConfigError, ProcessEnv, Source};
+use shared::platform::db::Database;
+use shared::platform::http::{self, Request, Response, StatusCode};
+
+pub const FUNCTION: &str = "stripe-webhook";
+
+#[derive(Clone)]
+pub struct State {
+    db: Database,
+    secrets: WebhookSecrets,
+}
+
+impl State {
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            db: Database::from_env(src, "PARLEY_SERVICE_DATABASE_URL")?,
+            secrets: WebhookSecrets::from_env(src)?,
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct Receipt<'a> {
+    received: bool,
+    event_id: &'a str,
+    outcome: &'static str,
+}
+
+pub async fn handle(state: &State, req: Request) -> Response {
+    http::serve(FUNCTION, req, |req| async move { post(state, &req).await }).await
+}
+
+async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
+    let signature = req
+        .headers()
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::bad_request("the Stripe-Signature header is missing"))?;
+    let incoming = state.secrets.verify(req.body().as_ref(), signature).map_err(|rejected| {
+        tracing::warn!(reason = rejected.0, "webhook signature refused");
+        ApiError::bad_request(format!("the signature does not verify: {}", rejected.0))
+    })?;
+    let outcome = events::receive(&state.db, &incoming, FUNCTION).await?;
+    let outcome = match outcome {
+        Applied::Processed => "processed",
+        Applied::Duplicate => "duplicate",
+        Applied::Failed(_) => "failed",
+    };
+    tracing::info!(event_id = %incoming.event_id, event_type = %incoming.event_type, outcome, "stripe event");
+    http::json(StatusCode::OK, &Receipt { received: true, event_id: &incoming.event_id, outcome })
+}

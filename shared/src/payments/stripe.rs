@@ -1,0 +1,308 @@
+//! Stripe: the API client (async-stripe 1.0) and the webhook signature check.
+//!
+//! Guarantees:
+//! - every call has a per-attempt timeout and an overall deadline well inside the Lambda
+//!   timeout; retries (429, 5xx, network) are bounded and back off;
+//! - every POST carries an idempotency key derived from Parley's own ids
+//!   (`parley-customer-<user>`, `parley-checkout-<order>`), never a random one, so a retried
+//!   invocation cannot create a second customer or Checkout Session;
+//! - a webhook body is verified on its raw bytes against every configured signing secret
+//!   (rotation without downtime), every `v1` in the header, 300 s tolerance;
+//! - the secret key never reaches a log line (the client marks its header sensitive).
+//!
+//! Linked only by the functions that talk to Stripe (`shared`'s `stripe` feature).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
+use stripe_checkout::CheckoutSessionMode;
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData, ProductData,
+};
+use stripe_core::customer::CreateCustomer;
+use stripe_core::event::ListEvent;
+use stripe_types::RangeQueryTs;
+use uuid::Uuid;
+
+use crate::platform::config::{self, ConfigError, Source};
+use crate::platform::error::ApiError;
+use crate::platform::outbound;
+
+use super::events::Incoming;
+use super::orders::Draft;
+
+/// Attempts per call (the first and two retries), all with the same idempotency key.
+const ATTEMPTS: u32 = 3;
+
+/// Stripe's API, as Parley uses it.
+#[derive(Clone)]
+pub struct Stripe {
+    client: Client,
+    deadline: Duration,
+}
+
+impl Stripe {
+    /// Reads `PARLEY_STRIPE_SECRET_KEY`, `PARLEY_STRIPE_API_BASE` (a local stub; default
+    /// Stripe's API), `PARLEY_STRIPE_TIMEOUT_MS` (per attempt, 4000) and
+    /// `PARLEY_STRIPE_DEADLINE_MS` (all attempts, 10000). Opens no connection.
+    pub fn from_env(src: &impl Source) -> Result<Self, ConfigError> {
+        let key = config::required(src, "PARLEY_STRIPE_SECRET_KEY")?;
+        if !(key.starts_with("sk_") || key.starts_with("rk_")) {
+            return Err(ConfigError::new("PARLEY_STRIPE_SECRET_KEY", "must be a Stripe secret key (sk_… or rk_…)"));
+        }
+        let timeout = config::millis_or(src, "PARLEY_STRIPE_TIMEOUT_MS", Duration::from_millis(4_000))?;
+        let deadline = config::millis_or(src, "PARLEY_STRIPE_DEADLINE_MS", Duration::from_millis(10_000))?;
+        let mut builder =
+            ClientBuilder::new(key).timeout(timeout).app_info("parley", Some(crate::VERSION.to_owned()), None);
+        if let Some(base) = config::optional(src, "PARLEY_STRIPE_API_BASE") {
+            let base = if base.ends_with('/') { base } else { format!("{base}/") };
+            builder = builder.url(base);
+        }
+        let client = builder.build().map_err(|e| ConfigError::new("PARLEY_STRIPE_SECRET_KEY", e.to_string()))?;
+        Ok(Self { client, deadline })
+    }
+
+    /// Runs `call` (one Stripe request, always sent with the same idempotency key): bounded
+    /// retries on network errors, 429 and 5xx, all inside the overall deadline.
+    async fn with_retries<T, F, Fut>(&self, call: F) -> Result<T, ApiError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StripeError>>,
+    {
+        let attempts = async {
+            let mut attempt = 0;
+            loop {
+                match call().await {
+                    Ok(out) => return Ok(out),
+                    Err(e) if attempt + 1 < ATTEMPTS && retryable(&e) => {
+                        tracing::warn!(error = %short(&e), attempt, "Stripe call failed; retrying");
+                        tokio::time::sleep(outbound::backoff(attempt)).await;
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        match tokio::time::timeout(self.deadline, attempts).await {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(e)) => Err(ApiError::unavailable("Stripe").with_source(short(&e))),
+            Err(_) => Err(ApiError::unavailable("Stripe").with_source("deadline exceeded")),
+        }
+    }
+
+    /// Creates the user's Stripe customer. Keyed by the user id: two concurrent first
+    /// checkouts get the same customer back from Stripe.
+    pub async fn create_customer(&self, user_id: Uuid) -> Result<String, ApiError> {
+        let metadata = HashMap::from([("user_id".to_owned(), user_id.to_string())]);
+        let req = CreateCustomer::new().metadata(metadata);
+        let key = idempotency_key(&format!("parley-customer-{user_id}"))?;
+        let customer = self
+            .with_retries(|| {
+                req.customize().request_strategy(RequestStrategy::Idempotent(key.clone())).send(&self.client)
+            })
+            .await?;
+        Ok(customer.id.as_str().to_owned())
+    }
+
+    /// Opens a Checkout Session (mode `payment`) for `draft`: one line item per cart item at
+    /// its server price; `client_reference_id` and `metadata.order_id` name the order.
+    pub async fn create_checkout_session(
+        &self,
+        draft: &Draft,
+        customer: &str,
+        urls: &CheckoutUrls,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Session, ApiError> {
+        let currency = draft
+            .currency
+            .to_ascii_lowercase()
+            .parse::<stripe_types::Currency>()
+            .map_err(|_| ApiError::internal().with_source(format!("unknown currency {}", draft.currency)))?;
+        let items: Vec<CreateCheckoutSessionLineItems> = draft
+            .lines
+            .iter()
+            .map(|line| {
+                let mut price = CreateCheckoutSessionLineItemsPriceData::new(currency.clone());
+                price.unit_amount = Some(line.premium_cents);
+                price.product_data = Some(ProductData::new(line.product_name.clone()));
+                let mut item = CreateCheckoutSessionLineItems::new();
+                item.price_data = Some(price);
+                item.quantity = Some(1);
+                item
+            })
+            .collect();
+        let order = draft.order_id.to_string();
+        let req = CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Payment)
+            .customer(customer)
+            .client_reference_id(order.clone())
+            .metadata(HashMap::from([("order_id".to_owned(), order.clone())]))
+            .line_items(items)
+            .success_url(urls.success.clone())
+            .cancel_url(urls.cancel.clone())
+            .expires_at(expires_at.timestamp());
+        let key = idempotency_key(&format!("parley-checkout-{order}"))?;
+        let session = self
+            .with_retries(|| {
+                req.customize().request_strategy(RequestStrategy::Idempotent(key.clone())).send(&self.client)
+            })
+            .await?;
+        let url = session
+            .url
+            .clone()
+            .ok_or_else(|| ApiError::unavailable("Stripe").with_source("the Checkout Session has no url"))?;
+        let expires_at = DateTime::from_timestamp(session.expires_at, 0).unwrap_or(expires_at);
+        Ok(Session { id: session.id.as_str().to_owned(), url, expires_at })
+    }
+}
+
+impl Stripe {
+    /// Stripe's events created since `since` (unix seconds), newest first, as
+    /// `(event id, event JSON)`; at most `max_pages` pages of 100. The JSON is the event as
+    /// the API renders it, the same shape a webhook delivers.
+    pub async fn recent_events(&self, since: i64, max_pages: u32) -> Result<Vec<(String, String)>, ApiError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        for page in 0..max_pages {
+            let mut req = ListEvent::new().limit(100).created(RangeQueryTs::gte(since));
+            if let Some(a) = &after {
+                req = req.starting_after(a.clone());
+            }
+            // A GET carries no idempotency key: it changes nothing.
+            let list = self.with_retries(|| req.customize().send(&self.client)).await?;
+            for event in &list.data {
+                out.push((event.id.as_str().to_owned(), render(event)?));
+            }
+            match list.data.last() {
+                Some(last) if list.has_more => after = Some(last.id.as_str().to_owned()),
+                _ => break,
+            }
+            if page + 1 == max_pages {
+                tracing::warn!(max_pages, "more Stripe events than the reconciliation reads in one run");
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// An event back to Stripe's JSON (the typed envelope, its object kept as raw JSON).
+fn render(event: &stripe_core::Event) -> Result<String, ApiError> {
+    let object: serde_json::Value = serde_json::from_str(&miniserde::json::to_string(&event.data.object))
+        .map_err(|e| ApiError::internal().with_source(e))?;
+    let previous = event
+        .data
+        .previous_attributes
+        .as_ref()
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(&miniserde::json::to_string(p)).ok());
+    let mut data = serde_json::json!({"object": object});
+    if let Some(p) = previous {
+        data["previous_attributes"] = p;
+    }
+    Ok(serde_json::json!({
+        "id": event.id.as_str(), "object": "event", "api_version": event.api_version,
+        "created": event.created, "livemode": event.livemode, "pending_webhooks": event.pending_webhooks,
+        "type": event.type_.as_str(), "data": data,
+    })
+    .to_string())
+}
+
+/// A Checkout Session as the checkout answer needs it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Where Stripe sends the buyer after paying or cancelling.
+#[derive(Debug, Clone)]
+pub struct CheckoutUrls {
+    pub success: String,
+    pub cancel: String,
+}
+
+impl CheckoutUrls {
+    /// `PARLEY_CHECKOUT_SUCCESS_URL`, `PARLEY_CHECKOUT_CANCEL_URL` (http(s) URLs).
+    pub fn from_env(src: &impl Source) -> Result<Self, ConfigError> {
+        let url = |name: &str| -> Result<String, ConfigError> {
+            let v = config::required(src, name)?;
+            if v.starts_with("https://") || v.starts_with("http://") {
+                Ok(v)
+            } else {
+                Err(ConfigError::new(name, "must be an http(s) URL"))
+            }
+        };
+        Ok(Self { success: url("PARLEY_CHECKOUT_SUCCESS_URL")?, cancel: url("PARLEY_CHECKOUT_CANCEL_URL")? })
+    }
+}
+
+fn idempotency_key(key: &str) -> Result<IdempotencyKey, ApiError> {
+    IdempotencyKey::new(key).map_err(|e| ApiError::internal().with_source(e.to_string()))
+}
+
+fn retryable(e: &StripeError) -> bool {
+    match e {
+        StripeError::Stripe(_, status) => *status == 429 || *status >= 500,
+        StripeError::ClientError(_) | StripeError::Timeout => true,
+        StripeError::JSONDeserialize(_) | StripeError::ConfigError(_) => false,
+    }
+}
+
+/// One line about a Stripe error: its status, type and code — not its (verbose) Debug.
+fn short(e: &StripeError) -> String {
+    match e {
+        StripeError::Stripe(err, status) => format!(
+            "Stripe answered {status}: {:?} {}",
+            err.type_,
+            err.code.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_default()
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The webhook signing secrets, newest first (`PARLEY_STRIPE_WEBHOOK_SECRETS`, comma-separated):
+/// while a secret is rolled, both the old and the new one verify.
+#[derive(Clone)]
+pub struct WebhookSecrets(Vec<String>);
+
+impl WebhookSecrets {
+    pub fn from_env(src: &impl Source) -> Result<Self, ConfigError> {
+        let name = "PARLEY_STRIPE_WEBHOOK_SECRETS";
+        let secrets: Vec<String> =
+            config::required(src, name)?.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+        if secrets.is_empty() || secrets.iter().any(|s| !s.starts_with("whsec_")) {
+            return Err(ConfigError::new(name, "must list one or more signing secrets (whsec_…), comma-separated"));
+        }
+        Ok(Self(secrets))
+    }
+
+    /// Verifies `body` (the raw bytes) against `signature` (the `Stripe-Signature` header)
+    /// with each secret in turn. A body whose signature verifies but that does not parse into
+    /// a typed event is still verified: it is stored, so nothing Stripe sent is lost.
+    pub fn verify(&self, body: &[u8], signature: &str) -> Result<Incoming, Rejected> {
+        let text = std::str::from_utf8(body).map_err(|_| Rejected("the body is not UTF-8"))?;
+        let mut last = Rejected("no signing secret matched");
+        for secret in &self.0 {
+            match stripe_webhook::Webhook::construct_event(text, signature, secret) {
+                Ok(_) | Err(stripe_webhook::WebhookError::BadParse(_)) => {
+                    return Ok(Incoming::from_payload(text.to_owned()));
+                }
+                Err(stripe_webhook::WebhookError::BadTimestamp(_)) => {
+                    // The signature matched this secret; only its age is wrong.
+                    return Err(Rejected("the signature timestamp is outside the 300 s tolerance"));
+                }
+                Err(stripe_webhook::WebhookError::BadHeader(_)) => {
+                    last = Rejected("the Stripe-Signature header is malformed");
+                }
+                Err(_) => {}
+            }
+        }
+        Err(last)
+    }
+}
+
+/// Why a webhook delivery was refused (400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejected(pub &'static str);

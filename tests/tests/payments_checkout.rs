@@ -1,0 +1,173 @@
+//! Checkout, end to end through the local gateway and the local Stripe: by card (Checkout
+//! Session, paid in the stub, Stripe's signed event back to the webhook) and by wallet.
+
+use futures::future::join_all;
+use parley_e2e::payments::*;
+use parley_e2e::*;
+use serde_json::json;
+use uuid::Uuid;
+
+#[tokio::test]
+async fn card_checkout_paid_in_stripe_fulfils_the_order_and_empties_the_cart() {
+    // GIVEN a user with one quote in the cart
+    let (user, quote_id, premium) = user_with_cart().await;
+    // WHEN they check out by card
+    let started = checkout(user, "card").await;
+    // THEN an order is opened with a Stripe Checkout URL, PENDING
+    assert_eq!(started.status, 201, "{}", started.body);
+    let order = started.body["order_id"].as_str().unwrap().to_owned();
+    assert!(started.body["checkout_url"].as_str().unwrap().starts_with("https://"));
+    assert!(started.body["expires_at"].is_string());
+    assert_eq!(order_status(&order).await, "PENDING");
+    // AND the stub's session carries the order and the server's price
+    let session_id = session_of(&order).await;
+    let session = stub_session(&session_id).await;
+    assert_eq!(session["mode"], "payment");
+    assert_eq!(session["client_reference_id"], order.as_str());
+    assert_eq!(session["metadata"]["order_id"], order.as_str());
+    assert_eq!(session["amount_total"], premium);
+    // WHEN the buyer pays on Stripe's page and Stripe delivers its signed events
+    for event in stub_pay(&session_id).await {
+        let delivered = deliver_signed(&event.to_string()).await;
+        assert_eq!(delivered.status, 200, "{}", delivered.body);
+    }
+    // THEN the order is PAID with its item, the item PURCHASED, the cart empty
+    let got = get_as(&format!("/v1/orders/{order}"), &as_user(user)).await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(got.body["status"], "PAID");
+    assert_eq!(got.body["method"], "card");
+    assert_eq!(got.body["total_cents"], premium);
+    assert_eq!(got.body["items"][0]["quote_id"], quote_id.as_str());
+    let cart = get_as("/v1/cart", &as_user(user)).await;
+    assert_eq!(cart.body["items"], json!([]));
+    let listed = get_as("/v1/orders", &as_user(user)).await;
+    assert_eq!(listed.body["orders"][0]["id"], order.as_str());
+}
+
+#[tokio::test]
+async fn a_second_card_checkout_of_the_same_user_reuses_their_stripe_customer() {
+    // GIVEN a user who started one card checkout and let it expire
+    let (user, _, _) = user_with_cart().await;
+    let first = checkout(user, "card").await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let order = first.body["order_id"].as_str().unwrap().to_owned();
+    let expired = stub_session(&session_of(&order).await).await;
+    let mut closed = expired.clone();
+    closed["status"] = json!("expired");
+    assert_eq!(deliver_signed(&event(&event_id(), "checkout.session.expired", closed)).await.status, 200);
+    assert_eq!(order_status(&order).await, "EXPIRED");
+    // WHEN they check out again (the item is back in the cart to sell)
+    let second = checkout(user, "card").await;
+    assert_eq!(second.status, 201, "{}", second.body);
+    // THEN both sessions belong to one Stripe customer
+    let again = stub_session(&session_of(second.body["order_id"].as_str().unwrap()).await).await;
+    assert_eq!(again["customer"], expired["customer"]);
+    let db = superuser().await;
+    let n: i64 =
+        db.query_one("SELECT count(*) FROM payment_customers WHERE user_id = $1", &[&user]).await.unwrap().get(0);
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn a_pending_card_checkout_holds_its_items() {
+    let (user, _, _) = user_with_cart().await;
+    assert_eq!(checkout(user, "card").await.status, 201);
+    // WHEN the same cart is checked out again while the first session is open
+    let again = checkout(user, "wallet").await;
+    // THEN it is refused, naming the pending order
+    again.assert_problem(409);
+    assert!(again.body["order_id"].is_string(), "{}", again.body);
+}
+
+#[tokio::test]
+async fn wallet_checkout_debits_once_even_under_ten_concurrent_checkouts() {
+    // GIVEN a user with a funded wallet and one quote in the cart
+    let (user, _, premium) = user_with_cart().await;
+    let wallet = post_as("/v1/wallets", &as_user(user)).await;
+    assert_eq!(wallet.status, 201, "{}", wallet.body);
+    let before = get_as("/v1/wallets/me", &as_user(user)).await.body["balance"]["amount"].as_i64().unwrap();
+    // WHEN ten wallet checkouts arrive at once
+    let replies = join_all((0..10).map(|_| checkout(user, "wallet"))).await;
+    // THEN exactly one pays; the others find the cart empty
+    let paid: Vec<&Reply> = replies.iter().filter(|r| r.status == 201).collect();
+    assert_eq!(paid.len(), 1, "{:?}", replies.iter().map(|r| (r.status, r.body.clone())).collect::<Vec<_>>());
+    for r in replies.iter().filter(|r| r.status != 201) {
+        r.assert_problem(409);
+    }
+    assert_eq!(paid[0].body["status"], "PAID");
+    assert_eq!(paid[0].body["balance_cents"], before - premium);
+    // AND the balance moved once, by the order total
+    let after = get_as("/v1/wallets/me", &as_user(user)).await.body["balance"]["amount"].as_i64().unwrap();
+    assert_eq!(after, before - premium);
+    let order = paid[0].body["order_id"].as_str().unwrap();
+    assert_eq!(order_status(order).await, "PAID");
+    let cart = get_as("/v1/cart", &as_user(user)).await;
+    assert_eq!(cart.body["items"], json!([]));
+}
+
+#[tokio::test]
+async fn wallet_checkout_short_of_funds_is_402_and_changes_nothing() {
+    // GIVEN a user whose wallet holds less than the cart costs
+    let (user, _, premium) = user_with_cart().await;
+    assert_eq!(post_as("/v1/wallets", &as_user(user)).await.status, 201);
+    let db = superuser().await;
+    let row = db.query_one("SELECT id, balance_cents FROM user_wallets WHERE user_id = $1", &[&user]).await.unwrap();
+    let (wallet, balance): (Uuid, i64) = (row.get(0), row.get(1));
+    let drain = -(balance - premium + 1);
+    db.execute("SELECT ledger_post($1, $2, 'purchase', 'test:drain')", &[&wallet, &drain]).await.unwrap();
+    // WHEN they check out from the wallet
+    let reply = checkout(user, "wallet").await;
+    // THEN 402 problem+json, and no order, no debit, the cart untouched
+    reply.assert_problem(402);
+    assert_eq!(reply.body["balance_cents"], premium - 1);
+    let orders: i64 = db.query_one("SELECT count(*) FROM orders WHERE user_id = $1", &[&user]).await.unwrap().get(0);
+    assert_eq!(orders, 0);
+    let left: i64 =
+        db.query_one("SELECT balance_cents FROM user_wallets WHERE id = $1", &[&wallet]).await.unwrap().get(0);
+    assert_eq!(left, premium - 1);
+    assert_eq!(get_as("/v1/cart", &as_user(user)).await.body["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_empty_cart_is_409_and_expired_quotes_are_410_naming_them() {
+    // GIVEN a user with nothing in the cart THEN checkout is 409
+    checkout(Uuid::now_v7(), "card").await.assert_problem(409);
+    // GIVEN a cart whose quote has lapsed
+    let (user, quote_id, _) = user_with_cart().await;
+    let db = superuser().await;
+    let id: Uuid = quote_id.parse().unwrap();
+    db.execute(
+        "UPDATE quotes SET created_at = now() - interval '2 hours', expires_at = now() - interval '1 minute' WHERE id = $1",
+        &[&id],
+    )
+    .await
+    .unwrap();
+    // WHEN they check out THEN 410 names the quote, and no order exists
+    let reply = checkout(user, "wallet").await;
+    reply.assert_problem(410);
+    assert_eq!(reply.body["expired_quote_ids"], json!([quote_id]));
+    assert!(reply.body["detail"].as_str().unwrap().contains(&quote_id));
+    let orders: i64 = db.query_one("SELECT count(*) FROM orders WHERE user_id = $1", &[&user]).await.unwrap().get(0);
+    assert_eq!(orders, 0);
+}
+
+#[tokio::test]
+async fn checkout_needs_a_signed_in_user_and_orders_are_private() {
+    let (_, anon) = anonymous_session().await;
+    post_json_as("/v1/checkout", &as_anonymous(&anon), &json!({"method": "card"})).await.assert_problem(401);
+    // GIVEN someone's paid order
+    let (user, _, _) = user_with_cart().await;
+    assert_eq!(post_as("/v1/wallets", &as_user(user)).await.status, 201);
+    let paid = checkout(user, "wallet").await;
+    let order = paid.body["order_id"].as_str().unwrap();
+    // THEN another user sees neither it nor any order
+    let stranger = as_user(Uuid::now_v7());
+    get_as(&format!("/v1/orders/{order}"), &stranger).await.assert_problem(404);
+    assert_eq!(get_as("/v1/orders", &stranger).await.body["orders"], json!([]));
+    // AND the owner pages through their orders
+    let page = get_as("/v1/orders?limit=1", &as_user(user)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.body["orders"][0]["id"], order);
+    assert!(page.body.get("next_cursor").is_none());
+    get_as("/v1/orders?limit=0", &as_user(user)).await.assert_problem(422);
+}
