@@ -171,10 +171,11 @@ CREATE POLICY subscriptions_service ON subscriptions TO parley_service USING (tr
 CREATE POLICY invoices_service ON invoices TO parley_service USING (true) WITH CHECK (true);
 CREATE POLICY webhook_events_service ON webhook_events TO parley_service USING (true) WITH CHECK (true);
 
--- The API creates orders and records the Checkout Session it opened; every later status
--- change comes from Stripe's events, through the service role.
+-- The API creates orders and records the Checkout Session it opened; it cannot change an
+-- order's status (a wallet order is inserted PAID in the debit's transaction). Every later
+-- status change comes from Stripe's events, through the service role.
 GRANT SELECT, INSERT ON orders, order_items, payment_customers TO parley_app;
-GRANT UPDATE (status, stripe_checkout_session_id, checkout_url, checkout_expires_at, paid_at, updated_at) ON orders TO parley_app;
+GRANT UPDATE (stripe_checkout_session_id, checkout_url, checkout_expires_at) ON orders TO parley_app;
 GRANT SELECT ON user_payment_methods, subscriptions, invoices TO parley_app;
 
 GRANT SELECT, UPDATE ON orders TO parley_service;

@@ -171,3 +171,41 @@ async fn checkout_needs_a_signed_in_user_and_orders_are_private() {
     assert!(page.body.get("next_cursor").is_none());
     get_as("/v1/orders?limit=0", &as_user(user)).await.assert_problem(422);
 }
+
+#[tokio::test]
+async fn parley_local_stripe_pay_finishes_a_purchase_like_stripe_trigger() {
+    // GIVEN an open Checkout Session for a user's cart
+    let (user, _, _) = user_with_cart().await;
+    let started = checkout(user, "card").await;
+    assert_eq!(started.status, 201, "{}", started.body);
+    let order = started.body["order_id"].as_str().unwrap().to_owned();
+    let session = session_of(&order).await;
+    // WHEN a developer runs `parley-local stripe pay <session>` against the stack
+    let out =
+        tokio::process::Command::new(binary("parley-local")).args(["stripe", "pay", &session]).output().await.unwrap();
+    // THEN the signed event reached the webhook (200) and the order is paid
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("checkout.session.completed") && stdout.contains("200"), "{stdout}");
+    assert_eq!(order_status(&order).await, "PAID");
+    // AND paying it again is refused by the stub: a session completes once
+    let again =
+        tokio::process::Command::new(binary("parley-local")).args(["stripe", "pay", &session]).output().await.unwrap();
+    assert!(!again.status.success());
+}
+
+#[tokio::test]
+async fn the_api_role_cannot_mark_its_own_order_paid() {
+    // GIVEN a user's pending card order
+    let (user, _, _) = user_with_cart().await;
+    let order: Uuid = checkout(user, "card").await.body["order_id"].as_str().unwrap().parse().unwrap();
+    // WHEN the API role, acting as that user, tries to set the status itself
+    let app = connect(&setting("PARLEY_DATABASE_URL")).await;
+    app.batch_execute(&format!("BEGIN; SELECT set_config('app.user_id', '{user}', true)")).await.unwrap();
+    let denied = app.execute("UPDATE orders SET status = 'PAID' WHERE id = $1", &[&order]).await;
+    app.batch_execute("ROLLBACK").await.unwrap();
+    // THEN PostgreSQL refuses: only Stripe's events (the service role) move an order
+    let err = denied.unwrap_err();
+    assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE), "{err}");
+    assert_eq!(order_status(&order.to_string()).await, "PENDING");
+}
