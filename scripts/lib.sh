@@ -19,6 +19,10 @@ LOCAL_JWT_AUDIENCE="parley-local"
 PG_SUPER_PASSWORD="postgres-local"
 PG_APP_PASSWORD="parley-app-local"
 PG_SERVICE_PASSWORD="parley-service-local"
+# The local Twilio stub's account (tools/local/src/twilio_stub.rs); webhooks are verified
+# with this token, as Twilio's are with the real one.
+LOCAL_TWILIO_ACCOUNT_SID="AC0000000000000000000000000000loc"
+LOCAL_TWILIO_AUTH_TOKEN="local-only-twilio-auth-token-never-deploy"
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -197,7 +201,27 @@ export PARLEY_JWT_ISSUER=$LOCAL_JWT_ISSUER
 export PARLEY_JWT_AUDIENCE=$LOCAL_JWT_AUDIENCE
 export PARLEY_ANON_TOKEN_SECRET=$LOCAL_ANON_SECRET
 export PARLEY_LOG=\${PARLEY_LOG:-info}
+export PARLEY_PUBLIC_URL=http://127.0.0.1:$http_port
+export TWILIO_ACCOUNT_SID=$LOCAL_TWILIO_ACCOUNT_SID
+export TWILIO_AUTH_TOKEN=$LOCAL_TWILIO_AUTH_TOKEN
+export TWILIO_VERIFY_SERVICE_SID=VA0000000000000000000000000000loc
+export TWILIO_FROM=+15005550006
 ENV
+}
+
+# twilio_stub_start BIN DIR ENV_FILE: the local Twilio on a free port; its base URLs are
+# appended to ENV_FILE. Its pid goes to DIR/twilio.pid.
+twilio_stub_start() {
+  local bin=$1 dir=$2 file=$3
+  rm -f "$dir/twilio.port"
+  TWILIO_ACCOUNT_SID=$LOCAL_TWILIO_ACCOUNT_SID TWILIO_AUTH_TOKEN=$LOCAL_TWILIO_AUTH_TOKEN \
+    "$bin" twilio-stub --addr 127.0.0.1:0 --port-file "$dir/twilio.port" >"$dir/twilio.log" 2>&1 &
+  echo $! >"$dir/twilio.pid"
+  local i
+  for i in $(seq 1 100); do [ -s "$dir/twilio.port" ] && break; sleep 0.1; done
+  [ -s "$dir/twilio.port" ] || die "the Twilio stub did not start: $(tail -n 5 "$dir/twilio.log")"
+  local url="http://127.0.0.1:$(cat "$dir/twilio.port")"
+  printf 'export TWILIO_API_BASE_URL=%s\nexport TWILIO_VERIFY_BASE_URL=%s\n' "$url" "$url" >>"$file"
 }
 
 # stack_prepare ENV_FILE: migrations, role logins, then the template's tables and keys.
@@ -235,6 +259,7 @@ ephemeral_stack_down() {
     say "last gateway log lines"; tail -n 30 "$STATE/gateway.log" >&2 || true
   fi
   kill_pidfile "$STATE/gateway.pid"
+  kill_pidfile "$STATE/twilio.pid"
   kill_pidfile "$STATE/moto.pid"
   pg_stop "$PG_DIR"
   rm -rf "$STATE" "$PG_DIR"

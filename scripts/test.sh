@@ -2,7 +2,7 @@
 # `make test`: every test in the workspace against a stack of its own - a fresh
 # PostgreSQL cluster, moto and the local gateway, each on a free port - torn down even
 # when tests fail. Also lints the SAM template and checks formatting. Exits non-zero on
-# any failure.
+# any failure. Arguments go to nextest (`bash scripts/test.sh -E "binary(sms_flow)"`).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -37,16 +37,21 @@ ephemeral_stack_up test "$BIN"
 # The concurrency test posts 200 messages as one user at once; the rate-limit test uses
 # anonymous callers, whose default limit stays in force.
 echo "export PARLEY_CHAT_RATE_LIMIT_USER=100000/60s" >>"$STATE/stack.env"
+# Twilio calls the gateway back (status callbacks) and signs over its public URL, so the
+# gateway's port is chosen before anything starts.
+HTTP_PORT=$(free_port)
+echo "export PARLEY_PUBLIC_URL=http://127.0.0.1:$HTTP_PORT" >>"$STATE/stack.env"
+twilio_stub_start "$BIN" "$STATE" "$STATE/stack.env"
 . "$STATE/stack.env"
 
-"$BIN" serve --addr 127.0.0.1:0 --port-file "$STATE/http.port" >"$STATE/gateway.log" 2>&1 &
+"$BIN" serve --addr "127.0.0.1:$HTTP_PORT" --port-file "$STATE/http.port" >"$STATE/gateway.log" 2>&1 &
 echo $! >"$STATE/gateway.pid"
 for _ in $(seq 1 300); do [ -s "$STATE/http.port" ] && break; sleep 0.1; done
 [ -s "$STATE/http.port" ] || die "the gateway did not start: $(tail -n 5 "$STATE/gateway.log")"
 sed -i "s|^export PARLEY_URL=.*|export PARLEY_URL=http://127.0.0.1:$(cat "$STATE/http.port")|" "$STATE/stack.env"
 # shellcheck disable=SC1091
 . "$STATE/stack.env"
-export PARLEY_BIN_DIR="$TARGET/debug" PARLEY_LOG=warn
+export PARLEY_BIN_DIR="$TARGET/debug" PARLEY_LOG=warn PARLEY_GATEWAY_LOG="$STATE/gateway.log"
 
 say "running the tests"
-cargo nextest run --workspace --no-fail-fast
+cargo nextest run --workspace --no-fail-fast "$@"

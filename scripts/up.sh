@@ -23,6 +23,7 @@ BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/parley-local"
 PG_DIR=$(pg_data_dir pg)
 cleanup() {
   kill_pidfile "$STATE/gateway.pid"
+  kill_pidfile "$STATE/twilio.pid"
   kill_pidfile "$STATE/moto.pid"
   pg_stop "$PG_DIR"
 }
@@ -38,6 +39,8 @@ moto_start "$MOTO_PORT" "$STATE/moto.log"
 echo "$MOTO_PID" >"$STATE/moto.pid"
 write_env "$LOCAL/stack.env" "$HTTP_PORT" "$MOTO_PORT"
 stack_prepare "$LOCAL/stack.env" "$BIN"
+twilio_stub_start "$BIN" "$STATE" "$LOCAL/stack.env"
+. "$LOCAL/stack.env"
 
 "$BIN" serve --addr "127.0.0.1:$HTTP_PORT" &
 GATEWAY_PID=$!
@@ -54,6 +57,7 @@ cat >&2 <<MSG
     curl -s \$PARLEY_URL/health
     TOKEN=\$(target/debug/parley-local token)
     curl -s -H "authorization: Bearer \$TOKEN" \$PARLEY_URL/v1/sessions/me
+    # SMS: the local Twilio's code is always 123456; see README "SMS"
 
 MSG
 wait "$GATEWAY_PID"

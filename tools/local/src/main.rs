@@ -40,6 +40,24 @@ enum Command {
     Migrate,
     /// Create the template's DynamoDB tables and KMS keys in the emulator; print their env.
     Provision,
+    /// A local Twilio (Verify and Messages) for TWILIO_*_BASE_URL; see src/twilio_stub.rs.
+    TwilioStub {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: SocketAddr,
+        /// Write the bound port here once listening.
+        #[arg(long)]
+        port_file: Option<PathBuf>,
+    },
+    /// Send an inbound SMS to the local gateway, signed as Twilio signs it
+    /// (PARLEY_URL, PARLEY_PUBLIC_URL, TWILIO_AUTH_TOKEN), and print the TwiML answer.
+    Sms {
+        /// The sender, in E.164 (a user's verified phone).
+        #[arg(long)]
+        from: String,
+        /// The message text.
+        body: String,
+    },
     /// Run a scheduled job (or migrate) once with an event file, e.g.
     /// `parley-local invoke verify-chains events/verify-chains/nightly.json`.
     Invoke {
@@ -102,6 +120,30 @@ async fn run(command: Command) -> Result<(), String> {
             };
             let result = registry::invoke(&function, payload).await?;
             println!("{}", serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        Command::TwilioStub { addr, port_file } => {
+            let sid = config::required(&ProcessEnv, "TWILIO_ACCOUNT_SID").map_err(|e| e.to_string())?;
+            let token = config::required(&ProcessEnv, "TWILIO_AUTH_TOKEN").map_err(|e| e.to_string())?;
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let bound = listener.local_addr().map_err(|e| e.to_string())?;
+            if let Some(file) = port_file {
+                std::fs::write(&file, bound.port().to_string())
+                    .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+            }
+            eprintln!("parley-local: Twilio stub on http://{bound}");
+            tokio::select! {
+                () = parley_local::twilio_stub::TwilioStub::new(&sid, &token).serve(listener) => {}
+                () = shutdown_signal() => {}
+            }
+            Ok(())
+        }
+        Command::Sms { from, body } => {
+            let get = |name: &str| config::required(&ProcessEnv, name).map_err(|e| e.to_string());
+            let (url, public, token) = (get("PARLEY_URL")?, get("PARLEY_PUBLIC_URL")?, get("TWILIO_AUTH_TOKEN")?);
+            let answer = parley_local::inbound_sms(&url, &public, &token, &from, &body).await?;
+            println!("{answer}");
             Ok(())
         }
         Command::Provision => {

@@ -45,6 +45,10 @@ pub async fn build(name: &str) -> Option<Result<Handler, ConfigError>> {
         "wallet-get" => host!(wallet_get),
         "wallet-sign" => host!(wallet_sign),
         "tone-analysis" => host!(tone_analysis),
+        "phone-verification-start" => host!(phone_verification_start),
+        "phone-verification-check" => host!(phone_verification_check),
+        "twilio-status-webhook" => host!(twilio_status_webhook),
+        "twilio-inbound-webhook" => host!(twilio_inbound_webhook),
         _ => None,
     }
 }
@@ -88,9 +92,10 @@ pub async fn invoke(name: &str, payload: serde_json::Value) -> Result<serde_json
         "verify-chains" => once!(verify_chains),
         "sweep-expired" => once!(sweep_expired),
         "rewrap-wallet-keys" => once!(rewrap_wallet_keys),
+        "send-sms" => once!(send_sms),
         _ => Err(format!("{name} is not an event-driven function this binary hosts (see {JOB_FUNCTIONS:?})")),
     }
 }
 
 /// The event-driven functions [`invoke`] can run.
-pub const JOB_FUNCTIONS: &[&str] = &["migrate", "verify-chains", "sweep-expired", "rewrap-wallet-keys"];
+pub const JOB_FUNCTIONS: &[&str] = &["migrate", "verify-chains", "sweep-expired", "rewrap-wallet-keys", "send-sms"];
