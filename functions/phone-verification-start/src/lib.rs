@@ -43,6 +43,7 @@ impl State {
         let table = config::required(src, "PARLEY_TABLE_NAME")?;
         let limit = Limit::from_env(src, "PARLEY_PHONE_VERIFY_RATE_LIMIT", DEFAULT_LIMIT)?;
         let region = DefaultRegion::from_env(src)?;
+        Phone::warm_up();
         let twilio = Twilio::new(TwilioConfig::from_env(src)?);
         let aws = shared::platform::aws::load().await;
         let limiter = RateLimiter::new(shared::platform::aws::dynamodb(&aws), table, FailMode::Closed);

@@ -53,9 +53,23 @@ impl Phone {
         Ok(Self(number.format().mode(phonenumber::Mode::E164).to_string()))
     }
 
-    /// A number Twilio sent us (`From`), already E.164; still validated.
+    /// A number Twilio sent us (`From`), already E.164. Only its shape is checked: Twilio
+    /// normalised it, and loading libphonenumber's metadata (tens of milliseconds, more in
+    /// debug builds) on a webhook's cold start would spend the start-up budget for nothing.
     pub fn from_e164(raw: &str) -> Option<Self> {
-        raw.starts_with('+').then(|| Self::parse(raw, DefaultRegion::default(), "From").ok()).flatten()
+        let digits = raw.strip_prefix('+')?;
+        let shaped =
+            (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
+        shaped.then(|| Self(raw.to_owned()))
+    }
+
+    /// Loads libphonenumber's metadata on a blocking thread, so the first request that
+    /// parses a number does not wait for it. Call once from a function's init; it does not
+    /// block init itself.
+    pub fn warm_up() {
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn_blocking(|| phonenumber::parse(None, "+447400123456").is_ok());
+        }
     }
 
     /// The full number, for Twilio and the database only — never for a log line.
@@ -127,6 +141,14 @@ mod tests {
         assert_eq!(p.masked(), "+44******0958");
         assert_eq!(format!("{p}"), "+44******0958");
         assert!(!format!("{p:?}").contains("7911120958"));
+    }
+
+    #[test]
+    fn a_number_from_twilio_is_taken_in_e164_shape_only() {
+        assert_eq!(Phone::from_e164("+447400123456").unwrap().e164(), "+447400123456");
+        for bad in ["447400123456", "+44", "+0447400123456", "+44 7400 123456", "+4474001234567890"] {
+            assert!(Phone::from_e164(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]
