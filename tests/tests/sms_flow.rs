@@ -132,10 +132,10 @@ async fn status_of(id: Uuid) -> (String, Option<i32>, i32) {
     (row.get(0), row.get(1), row.get(2))
 }
 
-/// Waits until the message reaches `want` (callbacks arrive every 300 ms), then a little
+/// Waits until the message reaches `want` (callbacks start after 1 s, then every 300 ms), then a little
 /// longer, and returns the status it ends at.
 async fn settled_status(id: Uuid, want: &str) -> (String, Option<i32>) {
-    for _ in 0..60 {
+    for _ in 0..100 {
         if status_of(id).await.0 == want {
             break;
         }

@@ -115,7 +115,7 @@ async fn no_log_line_of_an_sms_flow_holds_a_full_number_or_a_body() {
         .await
         .unwrap();
     assert_eq!(forged.status(), 403);
-    tokio::time::sleep(Duration::from_millis(1500)).await; // the status callbacks
+    tokio::time::sleep(Duration::from_millis(2500)).await; // the status callbacks
 
     // THEN neither the gateway's log nor this process's holds a full number or a body
     let gateway_log = std::fs::read_to_string(setting("PARLEY_GATEWAY_LOG")).expect("the gateway's log file");
