@@ -234,7 +234,8 @@ ephemeral_stack_down() {
   if [ $rc -ne 0 ] && [ -f "$STATE/gateway.log" ]; then
     say "last gateway log lines"; tail -n 30 "$STATE/gateway.log" >&2 || true
   fi
-  kill_pidfile "$STATE/gateway.pid"
+  local pidfile
+  for pidfile in "$STATE"/gateway*.pid; do kill_pidfile "$pidfile"; done
   kill_pidfile "$STATE/moto.pid"
   pg_stop "$PG_DIR"
   rm -rf "$STATE" "$PG_DIR"

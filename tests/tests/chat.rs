@@ -37,8 +37,8 @@ async fn anonymous_chat_claimed_by_a_user_moves_the_whole_history() {
     let anon = as_anonymous(&anon_token);
     let first = post_message(&anon, "one", None).await;
     let conversation = conversation_of(&first);
-    post_message(&anon, "two", Some(conversation)).await;
-    post_message(&anon, "three", Some(conversation)).await;
+    post_message(&anon, "two", Some(conversation)).await.assert_status(201);
+    post_message(&anon, "three", Some(conversation)).await.assert_status(201);
     let history_path = format!("/v1/chat/conversations/{conversation}/messages");
     let before = get_as(&history_path, &anon).await;
     assert_eq!(before.status, 200);
@@ -138,7 +138,7 @@ async fn history_pages_oldest_first_with_a_cursor() {
     let who = as_user(Uuid::now_v7());
     let conversation = conversation_of(&post_message(&who, "m0", None).await);
     for i in 1..5 {
-        post_message(&who, &format!("m{i}"), Some(conversation)).await;
+        post_message(&who, &format!("m{i}"), Some(conversation)).await.assert_status(201);
     }
     let path = format!("/v1/chat/conversations/{conversation}/messages");
     let mut seen = Vec::new();

@@ -65,13 +65,6 @@ impl State {
         let limiter = RateLimiter::new(shared::platform::aws::dynamodb(&aws), table, FailMode::Open);
         Ok(Self { api, limiter, limits, max_messages, quote_rules, tone, tone_policy })
     }
-
-    /// The same state with another limiter (tests point it at an unreachable DynamoDB).
-    pub fn with_limiter(mut self, limiter: RateLimiter, limits: CallerLimits) -> Self {
-        self.limiter = limiter;
-        self.limits = limits;
-        self
-    }
 }
 
 #[derive(Debug, Deserialize)]

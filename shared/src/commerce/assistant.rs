@@ -78,7 +78,7 @@ pub async fn reply(
     rules: &QuoteRules,
     now: DateTime<Utc>,
 ) -> Result<Reply, ApiError> {
-    let flight = match plan(text, now.date_naive(), rules) {
+    let flight = match plan(text, rules.today(now), rules) {
         Plan::Ask(question) => return Ok(Reply { content: question, ui_elements: json!([]) }),
         Plan::Quote(flight) => flight,
     };
@@ -133,7 +133,7 @@ mod tests {
     use std::time::Duration;
 
     fn rules() -> QuoteRules {
-        QuoteRules { ttl: Duration::from_secs(1800), horizon_days: 330 }
+        QuoteRules { ttl: Duration::from_secs(1800), horizon_days: 330, today_override: None }
     }
 
     fn today() -> NaiveDate {

@@ -27,6 +27,10 @@ pub struct QuoteRules {
     pub ttl: Duration,
     /// How far ahead a departure may be.
     pub horizon_days: i64,
+    /// The calendar day treated as today instead of the clock's (`PARLEY_TODAY`), so the
+    /// date-dependent paths can be exercised as on any day of the year. Tests and local
+    /// runs only: refused when `PARLEY_STAGE` is `prod`.
+    pub today_override: Option<NaiveDate>,
 }
 
 impl QuoteRules {
@@ -40,7 +44,22 @@ impl QuoteRules {
         if !(1..=366).contains(&horizon_days) {
             return Err(ConfigError::new("PARLEY_QUOTE_HORIZON_DAYS", "must be from 1 to 366"));
         }
-        Ok(Self { ttl: Duration::from_secs(ttl * 60), horizon_days })
+        let today_override = match config::optional(src, "PARLEY_TODAY") {
+            None => None,
+            Some(_) if config::optional(src, "PARLEY_STAGE").as_deref() == Some("prod") => {
+                return Err(ConfigError::new("PARLEY_TODAY", "must not be set when PARLEY_STAGE is prod"));
+            }
+            Some(day) => Some(
+                day.parse::<NaiveDate>()
+                    .map_err(|_| ConfigError::new("PARLEY_TODAY", "must be a date like 2026-12-26"))?,
+            ),
+        };
+        Ok(Self { ttl: Duration::from_secs(ttl * 60), horizon_days, today_override })
+    }
+
+    /// The day quotes are made on: `PARLEY_TODAY` when set, else the UTC date of `now`.
+    pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
+        self.today_override.unwrap_or_else(|| now.date_naive())
     }
 }
 
@@ -180,7 +199,7 @@ pub async fn create(
     let trip = Trip {
         distance_km: airports::distance_km(from, to),
         departure: flight.departure_date,
-        quoted_on: now.date_naive(),
+        quoted_on: rules.today(now),
     };
     let price = pricing::price(product, &trip).map_err(|e| ApiError::internal().with_source(e))?;
     let now = now.trunc_subsecs(6);
@@ -221,4 +240,33 @@ pub async fn create(
         currency: product.currency.clone(),
         expires_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn parley_today_replaces_the_clocks_day_and_nothing_else() {
+        // GIVEN PARLEY_TODAY
+        let rules = QuoteRules::from_env(&env(&[("PARLEY_TODAY", "2028-02-29")])).unwrap();
+        // THEN it is today whatever the clock says; without it the clock decides
+        let now = Utc::now();
+        assert_eq!(rules.today(now), NaiveDate::from_ymd_opt(2028, 2, 29).unwrap());
+        assert_eq!(QuoteRules::from_env(&env(&[])).unwrap().today(now), now.date_naive());
+    }
+
+    #[test]
+    fn parley_today_is_refused_in_production_and_named_when_malformed() {
+        let prod = QuoteRules::from_env(&env(&[("PARLEY_TODAY", "2026-12-26"), ("PARLEY_STAGE", "prod")]));
+        assert!(prod.unwrap_err().to_string().contains("PARLEY_TODAY"));
+        let bad = QuoteRules::from_env(&env(&[("PARLEY_TODAY", "26/12/2026")]));
+        assert!(bad.unwrap_err().to_string().contains("PARLEY_TODAY"));
+    }
 }
