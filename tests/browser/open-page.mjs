@@ -17,7 +17,8 @@ if (!url) {
 const browser = await chromium.launch({
   executablePath: process.env.PARLEY_CHROMIUM || "/usr/bin/chromium",
   headless: true,
-  // Playwright adds --headless, --no-sandbox (as root) and a fresh profile directory itself.
+  // Playwright adds --headless and a fresh --user-data-dir itself; the rest keep a root,
+  // GPU-less, offline machine quiet and fast.
   args: [
     "--no-sandbox",
     "--disable-gpu",
