@@ -10,6 +10,10 @@ cd "$ROOT"
 ensure_postgres
 ensure_venv
 ensure_nextest
+ensure_chromium
+ensure_browser_driver
+# The tests rely on the default browser origins (tests/tests/browser.rs): ignore the shell's.
+unset PARLEY_CORS_ORIGINS
 
 say "cfn-lint infra/template.yaml"
 "$VENV/bin/cfn-lint" infra/template.yaml
