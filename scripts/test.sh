@@ -52,12 +52,10 @@ sed -i "s|^export PARLEY_URL=.*|export PARLEY_URL=http://127.0.0.1:$(cat "$STATE
 . "$STATE/stack.env"
 export PARLEY_BIN_DIR="$TARGET/debug" PARLEY_LOG=warn
 
-say "running the tests"
-cargo nextest run --workspace --no-fail-fast
-
-# The calendar passes: the date-dependent tests again, against a gateway that treats 26
-# December and then 29 February as today (PARLEY_TODAY), so a test that only passes for part
-# of the year fails here on any day. The tests derive their dates from the same setting.
+# The calendar passes: the date-dependent tests against a gateway that treats the next 26
+# December and then the next 29 February as today (PARLEY_TODAY), so a test that only passes
+# for part of the year fails here on any day. The tests derive their dates from the same
+# setting. They run before the main run, whose summary closes the output.
 for day in $(python3 - <<'PY'
 import datetime as d
 t = d.date.today()
@@ -89,3 +87,7 @@ PY
   wait "$CAL_PID" 2>/dev/null || true
   [ "$status" -eq 0 ] || exit "$status"
 done
+
+say "running the tests"
+cargo nextest run --workspace --no-fail-fast
+

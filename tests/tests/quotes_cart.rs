@@ -237,18 +237,22 @@ async fn fifty_concurrent_adds_with_one_idempotency_key_make_one_item_and_one_an
 }
 
 #[tokio::test]
-async fn fifty_concurrent_adds_with_different_keys_still_make_one_item() {
+async fn twenty_concurrent_adds_with_different_keys_still_make_one_item() {
+    // (Twenty, not fifty: each key is its own DynamoDB record, and the local emulator serves
+    // one request at a time; fifty records at once outlast the SDK's 5 s operation timeout on
+    // a loaded machine, which tests the emulator, not the cart.)
     let who = as_user(Uuid::now_v7());
     let q = quote_id(&quote(&who, "PROD_DELAY_60", "BA117", "LHR", "JFK", &in_a_month()).await);
-    let replies = futures::future::join_all((0..50).map(|_| {
+    let replies = futures::future::join_all((0..20).map(|_| {
         let mut headers = who.clone();
         headers.push(("idempotency-key".into(), Uuid::now_v7().to_string()));
         let q = q.clone();
         async move { post_json_as("/v1/cart/items", &headers, &json!({"quote_id": q})).await }
     }))
     .await;
-    assert_eq!(replies.iter().filter(|r| r.status == 201).count(), 1);
-    assert_eq!(replies.iter().filter(|r| r.status == 200).count(), 49);
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 19, "{statuses:?}");
     let ids: std::collections::BTreeSet<String> = replies.iter().map(|r| r.body["id"].to_string()).collect();
     assert_eq!(ids.len(), 1);
 }

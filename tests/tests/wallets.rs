@@ -253,23 +253,28 @@ async fn concurrent_debits_never_take_a_balance_below_zero() {
     let user = Uuid::now_v7();
     assert_eq!(create_wallet(&as_user(user)).await.status, 201);
     let (wallet, ..) = stored(user).await;
-    // One connection per debit: they queue on the wallet's row lock in PostgreSQL, not on a
-    // pool slot, whose wait times out on a loaded machine.
-    let db = shared::platform::db::Database::connect_lazily(&setting("DATABASE_URL"), 30).unwrap();
+    // Ten at a time, each on its own connection: they contend for the wallet's row lock, and
+    // no waiter queues behind more than nine others, so a loaded machine cannot push one
+    // past the 5 s statement timeout (or a pool slot's wait).
+    let db = shared::platform::db::Database::connect_lazily(&setting("DATABASE_URL"), 10).unwrap();
     let caller = shared::platform::identity::Caller::user(user);
     // 30 debits of 50 000 against 1 000 000: exactly 20 can succeed
-    let outcomes = futures::future::join_all((0..30).map(|i| {
-        let db = db.clone();
-        async move {
-            let tx = db.begin(&caller).await.unwrap();
-            let (outcome, balance) =
-                ledger::post(&tx, wallet, -50_000, Reason::Purchase, &format!("order:{i}")).await.unwrap();
-            tx.commit().await.unwrap();
-            assert!(balance >= 0);
-            outcome
-        }
-    }))
-    .await;
+    use futures::StreamExt as _;
+    let outcomes: Vec<Outcome> = futures::stream::iter(0..30)
+        .map(|i| {
+            let db = db.clone();
+            async move {
+                let tx = db.begin(&caller).await.unwrap();
+                let (outcome, balance) =
+                    ledger::post(&tx, wallet, -50_000, Reason::Purchase, &format!("order:{i}")).await.unwrap();
+                tx.commit().await.unwrap();
+                assert!(balance >= 0);
+                outcome
+            }
+        })
+        .buffer_unordered(10)
+        .collect()
+        .await;
     assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Applied).count(), 20);
     assert_eq!(outcomes.iter().filter(|o| **o == Outcome::InsufficientFunds).count(), 10);
     // a repeated reference changes nothing
