@@ -116,10 +116,16 @@ pg_enable_logins() {
 
 # --- moto (KMS, DynamoDB) and Python tools ---------------------------------------------
 
+# ensure_venv [DIR REQUIREMENTS]: a venv with exactly the pinned requirements, rebuilt when
+# the file changes. Default: .local/venv from infra/requirements-local.txt (moto, cfn-lint,
+# cfn-lint-serverless, checkov). `make package` uses a second one (infra/requirements-
+# package.txt: aws-sam-cli, cargo-lambda, ziglang) because aws-sam-cli pins a boto3 that
+# moto and checkov cannot share.
 ensure_venv() {
-  local req="$ROOT/infra/requirements-local.txt" stamp="$VENV/.requirements.sha256"
+  local venv=${1:-$VENV} req=${2:-$ROOT/infra/requirements-local.txt}
+  local stamp="$venv/.requirements.sha256"
   local want; want=$(sha256sum "$req" | cut -d' ' -f1)
-  if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return; fi
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return; fi
   command -v python3 >/dev/null || { command -v apt-get >/dev/null && as_root apt-get install -y -q python3 python3-venv; } \
     || die "python3 is required: install Python 3.9+ with the venv module"
   if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
@@ -127,10 +133,10 @@ ensure_venv() {
     say "installing python3-venv from Debian packages"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
   fi
-  say "installing moto[server] and cfn-lint into $VENV"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$req"
+  say "installing $(basename "$req") into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
   echo "$want" > "$stamp"
 }
 
