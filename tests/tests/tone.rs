@@ -146,10 +146,21 @@ async fn a_429_is_retried_after_its_retry_after() {
     assert!(started.elapsed() >= Duration::from_millis(900), "retry-after honoured");
 }
 
+/// The breaker counts outcomes per fixed 60 s window (shared::platform::breaker): failures
+/// that straddle a window's end are split between two windows and may open nothing. A test
+/// that needs its failures counted together starts at least 15 s before a window ends.
+async fn clear_of_a_window_boundary() {
+    let into_window = chrono::Utc::now().timestamp_millis().rem_euclid(60_000);
+    if into_window > 45_000 {
+        tokio::time::sleep(Duration::from_millis((60_000 - into_window) as u64 + 100)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_breaker_opens_on_failures_stops_calls_and_probes_after_the_cool_down() {
     // GIVEN Claude is overloaded (529 on every attempt)
     let stub = AnthropicStub::start(Behaviour::Status(529, None)).await;
+    clear_of_a_window_boundary().await;
     let state = tone_analysis::State::from_source(&env_for(&stub, &[])).await.unwrap();
     // WHEN three analyses fail THEN answers keep coming, from the local analyzer
     for _ in 0..3 {
@@ -173,6 +184,7 @@ async fn the_breaker_opens_on_failures_stops_calls_and_probes_after_the_cool_dow
 #[tokio::test]
 async fn the_breaker_is_shared_across_instances() {
     let stub = AnthropicStub::start(Behaviour::Status(529, None)).await;
+    clear_of_a_window_boundary().await;
     let a = tone_analysis::State::from_source(&env_for(&stub, &[])).await.unwrap();
     let b = tone_analysis::State::from_source(&env_for(&stub, &[])).await.unwrap();
     for _ in 0..3 {
