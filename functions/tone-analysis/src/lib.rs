@@ -34,7 +34,7 @@ impl State {
     /// Reads the identity settings, `PARLEY_TABLE_NAME`, `PARLEY_TONE_RATE_LIMIT`
     /// (`<max>/<seconds>s`, default 100/60s) and the Claude settings (see `shared::tone::claude`).
     pub async fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
-        let identity = Identity::from_env(src)?;
+        let identity = shared::platform::state::identity_from_env(src)?;
         let table = config::required(src, "PARLEY_TABLE_NAME")?;
         let limit = Limit::from_env(src, "PARLEY_TONE_RATE_LIMIT", DEFAULT_LIMIT)?;
         let aws = shared::platform::aws::load().await;
@@ -69,7 +69,9 @@ pub async fn handle(state: &State, req: Request) -> Response {
 async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
     let caller = state.identity.caller(req).await?.require_any()?;
     let body: Body = http::json_body(req)?;
-    let chars = body.text.trim().chars().count();
+    // What is measured is what is analysed (and paid for, with Claude): the trimmed text.
+    let text = body.text.trim();
+    let chars = text.chars().count();
     if chars == 0 || chars > MAX_CHARS {
         return Err(ApiError::validation(vec![FieldError::new(
             "text",
@@ -77,7 +79,7 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
         )]));
     }
     state.limiter.enforce(FUNCTION, &caller, &state.limits).await?;
-    let result = state.tone.analyze(&body.text).await;
+    let result = state.tone.analyze(text).await;
     let a = result.analysis;
     http::json(
         StatusCode::OK,
