@@ -37,6 +37,9 @@ ephemeral_stack_up test "$BIN"
 # The concurrency test posts 200 messages as one user at once; the rate-limit test uses
 # anonymous callers, whose default limit stays in force.
 echo "export PARLEY_CHAT_RATE_LIMIT_USER=100000/60s" >>"$STATE/stack.env"
+# Every test's anonymous session comes from 127.0.0.1; the per-address limits' real
+# defaults are tested in-process (tests/tests/hardening_limits.rs) with their own addresses.
+echo "export PARLEY_SESSION_RATE_LIMIT=100000/60s PARLEY_ANONYMOUS_ADDRESS_RATE_LIMIT=100000/60s" >>"$STATE/stack.env"
 . "$STATE/stack.env"
 
 "$BIN" serve --addr 127.0.0.1:0 --port-file "$STATE/http.port" >"$STATE/gateway.log" 2>&1 &

@@ -17,6 +17,8 @@ use shared::{ApiError, FieldError};
 pub const FUNCTION: &str = "tone-analysis";
 pub const MAX_CHARS: usize = 4000;
 pub const DEFAULT_LIMIT: Limit = Limit::per_minute(100);
+/// Per source address, for anonymous callers (`PARLEY_ANONYMOUS_ADDRESS_RATE_LIMIT`).
+pub const DEFAULT_ADDRESS_LIMIT: Limit = Limit::per_minute(60);
 
 #[derive(Clone)]
 pub struct State {
@@ -24,6 +26,7 @@ pub struct State {
     tone: ToneService,
     limiter: RateLimiter,
     limits: CallerLimits,
+    address_limit: Limit,
 }
 
 impl State {
@@ -37,12 +40,14 @@ impl State {
         let identity = shared::platform::state::identity_from_env(src)?;
         let table = config::required(src, "PARLEY_TABLE_NAME")?;
         let limit = Limit::from_env(src, "PARLEY_TONE_RATE_LIMIT", DEFAULT_LIMIT)?;
+        let address_limit = Limit::from_env(src, "PARLEY_ANONYMOUS_ADDRESS_RATE_LIMIT", DEFAULT_ADDRESS_LIMIT)?;
         let aws = shared::platform::aws::load().await;
         Ok(Self {
             identity,
             tone: ToneService::from_env(src, &aws)?,
             limiter: RateLimiter::new(shared::platform::aws::dynamodb(&aws), table, FailMode::Open),
             limits: CallerLimits { anonymous: limit, user: limit },
+            address_limit,
         })
     }
 }
@@ -79,7 +84,10 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
         )]));
     }
     state.limiter.enforce(FUNCTION, &caller, &state.limits).await?;
-    let result = state.tone.analyze(text).await;
+    if caller.user_id.is_none() {
+        state.limiter.enforce_address(FUNCTION, http::source_ip(req).as_deref(), state.address_limit).await?;
+    }
+    let result = state.tone.analyze(text, http::deadline(req)).await;
     let a = result.analysis;
     http::json(
         StatusCode::OK,
