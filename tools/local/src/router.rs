@@ -62,6 +62,22 @@ impl Router {
     }
 }
 
+impl Router {
+    /// The methods `path` does have (sorted, for an `Allow` header), when the path exists.
+    pub fn allowed(&self, path: &str) -> Vec<String> {
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let mut methods: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|e| matches(&e.segments, &parts).is_some())
+            .map(|e| e.route.method.clone())
+            .collect();
+        methods.sort();
+        methods.dedup();
+        methods
+    }
+}
+
 fn parse(path: &str) -> Vec<Segment> {
     path.trim_start_matches('/')
         .split('/')
