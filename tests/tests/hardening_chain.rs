@@ -82,3 +82,51 @@ async fn a_consistent_rewrite_of_a_verified_chain_is_found() {
     // THEN the next run finds it: the head it verified is no longer in the chain
     assert_eq!(job_verdict(id).await, (false, Some(5)));
 }
+
+#[tokio::test]
+async fn the_service_role_changes_messages_only_through_the_audited_erasure() {
+    // GIVEN a conversation whose first message was stored with tone indicators
+    let who = as_user(Uuid::now_v7());
+    let first = post_message(&who, "you never listen, call me on 07700 900123", None).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let id: Uuid = first.body["message"]["conversation_id"].as_str().unwrap().parse().unwrap();
+    let message: Uuid = first.body["message"]["id"].as_str().unwrap().parse().unwrap();
+    let service = connect(&setting("PARLEY_SERVICE_DATABASE_URL")).await;
+    // WHEN the service role edits or deletes it directly; THEN permission is denied
+    for sql in [
+        "UPDATE conversation_messages SET content = 'edited' WHERE id = $1",
+        "DELETE FROM conversation_messages WHERE id = $1",
+    ] {
+        let err = service.execute(sql, &[&message]).await.unwrap_err();
+        assert!(err.as_db_error().unwrap().message().contains("permission denied"), "{sql}: {err:?}");
+    }
+    // WHEN it erases the message through the function
+    let erased: bool = service
+        .query_one("SELECT erase_message($1, 'the user asked', 'req-erase-1')", &[&message])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(erased);
+    // THEN the text and the indicators' quotes are gone, the erasure is audited, and the
+    // chain still verifies
+    let owner = connect(&setting("PARLEY_MIGRATE_DATABASE_URL")).await;
+    let row =
+        owner.query_one("SELECT content, tone FROM conversation_messages WHERE id = $1", &[&message]).await.unwrap();
+    assert_eq!(row.get::<_, Option<String>>(0), None);
+    let tone: serde_json::Value = row.get(1);
+    assert!(!tone.to_string().contains("never") && !tone.to_string().contains("\"text\""), "{tone}");
+    let audited: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM audit_log WHERE action = 'message.erased' AND subject_id = $1 AND details ->> 'reason' = 'the user asked'",
+            &[&message],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(audited, 1);
+    let page = get_as(&format!("/v1/chat/conversations/{id}/verification"), &who).await;
+    assert_eq!(page.body["valid"], true, "{}", page.body);
+    // AND erasing again changes nothing
+    let again: bool = service.query_one("SELECT erase_message($1, 'again', NULL)", &[&message]).await.unwrap().get(0);
+    assert!(!again);
+}
