@@ -42,6 +42,9 @@ ephemeral_stack_up test "$BIN"
 # The concurrency test posts 200 messages as one user at once; the rate-limit test uses
 # anonymous callers, whose default limit stays in force.
 echo "export PARLEY_CHAT_RATE_LIMIT_USER=100000/60s" >>"$STATE/stack.env"
+# Every test's anonymous session comes from 127.0.0.1; the per-address limits' real
+# defaults are tested in-process (tests/tests/hardening_limits.rs) with their own addresses.
+echo "export PARLEY_SESSION_RATE_LIMIT=100000/60s PARLEY_ANONYMOUS_ADDRESS_RATE_LIMIT=100000/60s" >>"$STATE/stack.env"
 . "$STATE/stack.env"
 
 "$BIN" serve --addr 127.0.0.1:0 --port-file "$STATE/http.port" >"$STATE/gateway.log" 2>&1 &
@@ -92,3 +95,25 @@ done
 say "running the tests"
 cargo nextest run --workspace --no-fail-fast
 
+# The API contract, proven by a fuzzer: Schemathesis generates requests from
+# infra/openapi.yaml and runs every check (schema conformance, status codes, no 5xx,
+# valid data accepted, invalid data refused) - once as a signed-in user and once as an
+# anonymous session, each a fresh identity of its own. It runs last, after the tests, so
+# its traffic (and the rate limits it spends) cannot disturb them. Bounded: 20 examples
+# per operation, deterministic generation, and 10 minutes at most.
+fuzz() {
+  local who=$1 log="$STATE/schemathesis-$1.log"; shift
+  if ! NO_COLOR=1 timeout 600 "$VENV/bin/schemathesis" --config-file infra/schemathesis.toml run \
+      "$PARLEY_URL/openapi.yaml" --url "$PARLEY_URL" --checks all --max-examples 20 \
+      --phases examples,coverage,fuzzing --generation-deterministic "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    die "Schemathesis found failures (or ran out of time) as $who"
+  fi
+  printf 'schemathesis as %s: %s operations, %s\n' "$who" \
+    "$(grep -m1 -oE 'Tested: [0-9]+' "$log" | grep -oE '[0-9]+')" \
+    "$(grep -m1 -oE '[0-9]+ generated, [0-9]+ passed' "$log")" >&2
+}
+say "fuzzing the API contract (Schemathesis)"
+fuzz user -H "Authorization: Bearer $("$BIN" token)"
+ANON_TOKEN=$(python3 -c 'import json,sys,urllib.request as u; print(json.load(u.urlopen(u.Request(sys.argv[1] + "/v1/sessions/anonymous", method="POST")))["token"])' "$PARLEY_URL")
+fuzz anonymous -H "x-anonymous-session: $ANON_TOKEN"

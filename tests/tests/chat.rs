@@ -57,7 +57,8 @@ async fn anonymous_chat_claimed_by_a_user_moves_the_whole_history() {
     let after = get_as(&history_path, &as_user(user)).await;
     assert_eq!(after.status, 200, "{}", after.body);
     assert_eq!(after.body["messages"], before.body["messages"]);
-    get_as(&history_path, &anon).await.assert_problem(404);
+    // (issue 13: a claimed session's token is refused outright)
+    get_as(&history_path, &anon).await.assert_problem(401);
     // AND another caller gets 404, as if it did not exist
     get_as(&history_path, &as_user(Uuid::now_v7())).await.assert_problem(404);
     // AND the user can go on writing in it

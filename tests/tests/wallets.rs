@@ -277,8 +277,9 @@ async fn concurrent_debits_never_take_a_balance_below_zero() {
         .await;
     assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Applied).count(), 20);
     assert_eq!(outcomes.iter().filter(|o| **o == Outcome::InsufficientFunds).count(), 10);
-    // a repeated reference changes nothing
-    let tx = db.begin(&caller).await.unwrap();
+    // a repeated reference changes nothing (credits come from the service role)
+    let service = shared::platform::db::Database::connect_lazily(&setting("PARLEY_SERVICE_DATABASE_URL"), 1).unwrap();
+    let tx = service.begin_service().await.unwrap();
     let dup = ledger::post(&tx, wallet, 10_000, Reason::Refund, "faucet-free-ref").await.unwrap();
     let again = ledger::post(&tx, wallet, 10_000, Reason::Refund, "faucet-free-ref").await.unwrap();
     tx.commit().await.unwrap();

@@ -175,6 +175,19 @@ mod tests {
     }
 
     #[test]
+    fn a_flight_named_with_a_contradicting_route_is_not_quoted() {
+        // GIVEN BA117 (LHR→JFK) named with a cheaper route; WHEN planned; THEN no quote
+        let plan = plan("BA117 from LHR to CDG on 24 Dec", today(), &rules());
+        assert!(matches!(&plan, Plan::Ask(q) if q.contains("BA117 flies to JFK")), "{plan:?}");
+    }
+
+    #[test]
+    fn a_flight_missing_from_the_timetable_is_not_quoted() {
+        let plan = plan("BA1402 from LHR to DUB on 24 Dec", today(), &rules());
+        assert!(matches!(&plan, Plan::Ask(q) if q.contains("not a flight in our timetable")), "{plan:?}");
+    }
+
+    #[test]
     fn money_is_formatted_from_cents() {
         assert_eq!(money(1781, "USD"), "USD 17.81");
         assert_eq!(money(15000, "USD"), "USD 150.00");

@@ -109,6 +109,23 @@ pub fn validate_flight(body: &FlightBody, today: NaiveDate, rules: &QuoteRules) 
     if origin.is_some() && origin == destination {
         errors.push(FieldError::new("flight.destination", "must differ from the origin"));
     }
+    // The price depends on the route and the cover pays on the flight number, so the route
+    // is the timetable's, never the client's: a flight we do not know is refused (we could
+    // not tell its distance), and a route that contradicts the timetable is an error on the
+    // field that contradicts it (docs/pricing.md, "Which route is priced").
+    if let Some(n) = &number {
+        match flights::route_of(n) {
+            None => errors.push(FieldError::new("flight.number", format!("{n} is not a flight in our timetable"))),
+            Some((o, d)) => {
+                if origin.as_deref().is_some_and(|origin| origin != o) {
+                    errors.push(FieldError::new("flight.origin", format!("{n} departs from {o}")));
+                }
+                if destination.as_deref().is_some_and(|destination| destination != d) {
+                    errors.push(FieldError::new("flight.destination", format!("{n} flies to {d}")));
+                }
+            }
+        }
+    }
     let date = match NaiveDate::parse_from_str(body.departure_date.trim(), "%Y-%m-%d") {
         Err(_) => {
             errors.push(FieldError::new("flight.departure_date", "must be a date like 2026-12-24"));
@@ -268,5 +285,52 @@ mod tests {
         assert!(prod.unwrap_err().to_string().contains("PARLEY_TODAY"));
         let bad = QuoteRules::from_env(&env(&[("PARLEY_TODAY", "26/12/2026")]));
         assert!(bad.unwrap_err().to_string().contains("PARLEY_TODAY"));
+    }
+
+    fn rules() -> QuoteRules {
+        QuoteRules { ttl: Duration::from_secs(1800), horizon_days: 330, today_override: None }
+    }
+
+    fn body(number: &str, origin: &str, destination: &str) -> FlightBody {
+        FlightBody {
+            number: number.into(),
+            origin: origin.into(),
+            destination: destination.into(),
+            departure_date: "2026-12-24".into(),
+        }
+    }
+
+    fn fields(result: Result<Flight, Vec<FieldError>>) -> Vec<String> {
+        result.expect_err("should be refused").into_iter().map(|e| e.field).collect()
+    }
+
+    const TODAY: &str = "2026-11-22";
+
+    #[test]
+    fn a_known_flight_on_its_timetable_route_is_accepted() {
+        // GIVEN BA117, scheduled LHR→JFK; WHEN it is quoted on that route; THEN it validates
+        let f = validate_flight(&body("BA117", "LHR", "JFK"), TODAY.parse().unwrap(), &rules()).unwrap();
+        assert_eq!((f.origin.as_str(), f.destination.as_str()), ("LHR", "JFK"));
+    }
+
+    #[test]
+    fn a_known_flight_on_a_cheaper_route_names_the_contradicting_field() {
+        // GIVEN BA117 (LHR→JFK, long haul); WHEN a client names LHR→CDG (short haul, cheaper)
+        // THEN the destination is refused, not priced
+        let today = TODAY.parse().unwrap();
+        assert_eq!(fields(validate_flight(&body("BA117", "LHR", "CDG"), today, &rules())), ["flight.destination"]);
+        assert_eq!(fields(validate_flight(&body("BA117", "CDG", "JFK"), today, &rules())), ["flight.origin"]);
+        assert_eq!(
+            fields(validate_flight(&body("BA117", "JFK", "LHR"), today, &rules())),
+            ["flight.origin", "flight.destination"]
+        );
+    }
+
+    #[test]
+    fn a_flight_missing_from_the_timetable_is_refused() {
+        // GIVEN a well-formed flight number the timetable does not list
+        // WHEN it is quoted on any route; THEN the number is refused (docs/pricing.md)
+        let today = TODAY.parse().unwrap();
+        assert_eq!(fields(validate_flight(&body("BA1402", "LHR", "DUB"), today, &rules())), ["flight.number"]);
     }
 }

@@ -132,7 +132,15 @@ impl Gateway {
                 .expect("static response");
         }
         let Some(found) = self.router.find(&method, &path) else {
-            return problem(&ApiError::not_found(format!("no route for {method} {path}")), request_id);
+            // A path that exists under other methods is a 405 naming them, as the spec says.
+            let allowed = self.methods(&path);
+            if allowed.is_empty() {
+                return problem(&ApiError::not_found(format!("no route for {method} {path}")), request_id);
+            }
+            let allow = allowed.join(", ");
+            let err =
+                ApiError::method_not_allowed(format!("{path} allows {allow}")).with_header(http::header::ALLOW, allow);
+            return problem(&err, request_id);
         };
         let body = match Limited::new(body, MAX_BODY).collect().await {
             Ok(b) => b.to_bytes(),
