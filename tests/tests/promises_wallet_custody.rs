@@ -2,7 +2,11 @@
 //! because that row's context differs" — checked through the signing endpoint, with the
 //! attack done in full (the ciphertext and the address it derives), so only the KMS
 //! encryption context stands between wallet B's user and wallet A's key.
+//!
+//! The tampered rows live in a database of the test's own, served by a gateway of its own:
+//! jobs that walk every wallet (rewrap-wallet-keys, in wallets.rs) must not meet them.
 
+use parley_e2e::promises::{OwnDatabase, OwnGateway};
 use parley_e2e::*;
 use serde_json::json;
 use uuid::Uuid;
@@ -21,12 +25,17 @@ async fn wallet_of(db: &tokio_postgres::Client, user: Uuid) -> (Uuid, String, Ve
 #[tokio::test]
 async fn a_ciphertext_copied_from_another_wallets_row_signs_nothing() {
     // GIVEN two users with a wallet each
+    let db = OwnDatabase::create("custody").await;
+    let env = db.env(&[]);
+    let overrides: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let gateway = OwnGateway::start(&overrides).await;
     let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
     for user in [alice, bob] {
-        let created = post_as("/v1/wallets", &as_user(user)).await;
+        let created =
+            send(client().post(format!("{}/v1/wallets", gateway.url)).headers(header_map(&as_user(user)))).await;
         assert_eq!(created.status, 201, "{}", created.body);
     }
-    let owner = connect(&setting("PARLEY_MIGRATE_DATABASE_URL")).await;
+    let owner = db.owner().await;
     let (alice_wallet, alice_address, alice_ciphertext, alice_key) = wallet_of(&owner, alice).await;
     let (bob_wallet, ..) = wallet_of(&owner, bob).await;
     // AND someone with write access to the database gives Bob's row Alice's ciphertext, key id
@@ -41,7 +50,13 @@ async fn a_ciphertext_copied_from_another_wallets_row_signs_nothing() {
         .await
         .unwrap();
     // WHEN Bob asks to sign a message
-    let reply = post_json_as("/v1/wallets/me/signatures", &as_user(bob), &json!({"message": "pay 100 to bob"})).await;
+    let reply = send(
+        client()
+            .post(format!("{}/v1/wallets/me/signatures", gateway.url))
+            .headers(header_map(&as_user(bob)))
+            .json(&json!({"message": "pay 100 to bob"})),
+    )
+    .await;
     // THEN it is refused with the documented 503 (the key cannot be decrypted), carrying no signature
     reply.assert_problem(503);
     assert!(reply.body.get("signature").is_none(), "{}", reply.body);
@@ -55,4 +70,6 @@ async fn a_ciphertext_copied_from_another_wallets_row_signs_nothing() {
         .unwrap()
         .get(0);
     assert_eq!(signed, 0);
+    drop(gateway);
+    db.drop_now().await;
 }
