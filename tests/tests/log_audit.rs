@@ -65,10 +65,20 @@ fn contains_jwt(s: &str) -> bool {
     })
 }
 
+/// `Bearer ` followed by a credential (8+ token characters), in any case.
+fn contains_bearer_credential(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    lower.match_indices("bearer ").any(|(i, m)| {
+        lower[i + m.len()..].bytes().take_while(|b| b.is_ascii_alphanumeric() || b"-_.~+/=".contains(b)).count() >= 8
+    })
+}
+
 #[test]
-fn the_jwt_matcher_finds_tokens() {
+fn the_matchers_find_tokens_and_only_tokens() {
     assert!(contains_jwt(r#"{"x":"Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig"}"#));
     assert!(!contains_jwt(r#"{"x":"eyJhbGc"}"#));
+    assert!(contains_bearer_credential(r#"{"h":"bearer parley-log-canary"}"#));
+    assert!(!contains_bearer_credential(r#"{"message":"not a Bearer token"}"#));
 }
 
 #[test]
@@ -79,7 +89,7 @@ fn no_line_holds_a_token_a_query_string_or_the_canary() {
         let lower = raw.to_ascii_lowercase();
         let found = [
             (contains_jwt(raw), "a JWT"),
-            (lower.contains("bearer"), "a bearer credential"),
+            (contains_bearer_credential(raw), "a bearer credential"),
             (raw.contains(LOG_CANARY), "the canary (a header, query, path, key or body value)"),
             (lower.contains("/v1/") && raw.contains('?'), "a path with its query string"),
             (lower.contains("idiot"), "a message body (the suite's hostile texts)"),
