@@ -16,7 +16,6 @@ async fn a_signed_in_user_gets_429_with_retry_after_on_the_61st_message_in_a_min
     // GIVEN chat-message with the default user limit
     let mut env = env_with(&[]);
     env.remove("PARLEY_CHAT_RATE_LIMIT_USER");
-    env.remove("PARLEY_CHAT_RATE_LIMIT");
     let state = chat_message::State::from_source(&env).await.unwrap();
     let who = as_user(Uuid::now_v7());
     // (windows are whole minutes: start early in one, so the burst fits in it)
