@@ -47,7 +47,8 @@ echo "export PARLEY_CHAT_RATE_LIMIT_USER=100000/60s" >>"$STATE/stack.env"
 echo "export PARLEY_SESSION_RATE_LIMIT=100000/60s PARLEY_ANONYMOUS_ADDRESS_RATE_LIMIT=100000/60s" >>"$STATE/stack.env"
 . "$STATE/stack.env"
 
-"$BIN" serve --addr 127.0.0.1:0 --port-file "$STATE/http.port" >"$STATE/gateway.log" 2>&1 &
+# At info whatever the shell says: the log audit below needs every request's access line.
+PARLEY_LOG=info "$BIN" serve --addr 127.0.0.1:0 --port-file "$STATE/http.port" >"$STATE/gateway.log" 2>&1 &
 echo $! >"$STATE/gateway.pid"
 for _ in $(seq 1 300); do [ -s "$STATE/http.port" ] && break; sleep 0.1; done
 [ -s "$STATE/http.port" ] || die "the gateway did not start: $(tail -n 5 "$STATE/gateway.log")"
@@ -55,6 +56,9 @@ sed -i "s|^export PARLEY_URL=.*|export PARLEY_URL=http://127.0.0.1:$(cat "$STATE
 # shellcheck disable=SC1091
 . "$STATE/stack.env"
 export PARLEY_BIN_DIR="$TARGET/debug" PARLEY_LOG=warn
+# The gateway logs every request of the suite here (at info); tests/tests/log_audit.rs scans
+# it after every other test has run, so it is left out of the main run.
+export PARLEY_GATEWAY_LOG="$STATE/gateway.log"
 
 # The calendar passes: the date-dependent tests against a gateway that treats the next 26
 # December and then the next 29 February as today (PARLEY_TODAY), so a test that only passes
@@ -93,7 +97,7 @@ PY
 done
 
 say "running the tests"
-cargo nextest run --workspace --no-fail-fast
+cargo nextest run --workspace --no-fail-fast -E 'not binary(log_audit)'
 
 # The API contract, proven by a fuzzer: Schemathesis generates requests from
 # infra/openapi.yaml and runs every check (schema conformance, status codes, no 5xx,
@@ -117,3 +121,7 @@ say "fuzzing the API contract (Schemathesis)"
 fuzz user -H "Authorization: Bearer $("$BIN" token)"
 ANON_TOKEN=$(python3 -c 'import json,sys,urllib.request as u; print(json.load(u.urlopen(u.Request(sys.argv[1] + "/v1/sessions/anonymous", method="POST")))["token"])' "$PARLEY_URL")
 fuzz anonymous -H "x-anonymous-session: $ANON_TOKEN"
+
+# Last, when every request of the suite and the fuzzer has been logged.
+say "auditing every log line of the suite"
+cargo nextest run -p parley-e2e --test log_audit --no-fail-fast

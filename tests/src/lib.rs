@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub mod anthropic_stub;
+pub mod promises;
 
 use serde_json::Value;
 use uuid::Uuid;
