@@ -51,6 +51,7 @@ cat >&2 <<MSG
 
   Parley is serving on $PARLEY_URL  (OpenAPI: $PARLEY_URL/openapi.yaml)
   Settings: .local/stack.env     Logs: JSON on this terminal     Stop: Ctrl-C
+  Browsers: pages on $PARLEY_CORS_ORIGINS may call it (CORS)
 
   In another terminal:
     . .local/stack.env

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use parley_local::{registry, router::Router, server::Gateway, template::Template};
+use parley_local::{cors::Cors, registry, router::Router, server::Gateway, template::Template};
 use shared::platform::config::{self, ProcessEnv};
 
 #[derive(Parser)]
@@ -163,13 +163,19 @@ async fn serve(addr: SocketAddr, port_file: Option<PathBuf>) -> Result<(), Strin
     let router = Router::from_template(&template);
     let handlers = registry::build_all(router.entries().iter().map(|e| e.function.as_str())).await?;
     let openapi = std::fs::read_to_string(path.with_file_name("openapi.yaml")).ok();
+    let cors_origins = config::optional(&ProcessEnv, parley_local::cors::ORIGINS_ENV);
+    let cors = Cors::from_template(&template, cors_origins.as_deref())?;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     if let Some(file) = port_file {
         std::fs::write(&file, bound.port().to_string()).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     }
-    eprintln!("parley-local: serving {} routes on http://{bound}", router.entries().len());
-    Gateway::new(router, handlers, openapi).serve(listener, shutdown_signal()).await;
+    eprintln!(
+        "parley-local: serving {} routes on http://{bound}{}",
+        router.entries().len(),
+        if cors.is_some() { "" } else { " (no CORS: PARLEY_CORS_ORIGINS and the template allow no origin)" }
+    );
+    Gateway::new(router, handlers, openapi, cors).serve(listener, shutdown_signal()).await;
     eprintln!("parley-local: stopped");
     Ok(())
 }
