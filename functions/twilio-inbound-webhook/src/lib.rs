@@ -66,7 +66,7 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
         tracing::warn!("inbound SMS webhook without MessageSid or From");
         inbound::twiml(None)
     } else {
-        inbound::handle(&state.conversation, sid, from, body).await?
+        inbound::handle(&state.conversation, sid, from, body, http::deadline(req)).await?
     };
     Ok(::http::Response::builder()
         .status(StatusCode::OK)

@@ -82,8 +82,15 @@ pub struct Conversation {
     pub max_messages: u32,
 }
 
-/// Handles one verified inbound SMS; returns the TwiML answer.
-pub async fn handle(conv: &Conversation, message_sid: &str, from: &str, body: &str) -> Result<String, ApiError> {
+/// Handles one verified inbound SMS; returns the TwiML answer. `deadline` is when the
+/// invocation ends: the tone provider must answer (or fall back) before it.
+pub async fn handle(
+    conv: &Conversation,
+    message_sid: &str,
+    from: &str,
+    body: &str,
+    deadline: std::time::SystemTime,
+) -> Result<String, ApiError> {
     let Some(phone) = Phone::from_e164(from) else {
         tracing::warn!("inbound SMS from an unparseable sender ignored");
         return Ok(twiml(None));
@@ -110,7 +117,7 @@ pub async fn handle(conv: &Conversation, message_sid: &str, from: &str, body: &s
         Ok(c) => c,
         Err(e) => return Ok(twiml(Some(&format!("Parley: your message was not sent: {}.", e.message)))),
     };
-    let tone = conv.tone.analyze(&content).await;
+    let tone = conv.tone.analyze(&content, deadline).await;
     if conv.tone_policy.decide(tone.analysis.conflict_level) == Decision::Refuse {
         tracing::info!(%user_id, "inbound SMS refused by the tone policy; nothing stored");
         let text = match &tone.analysis.neutral_rewrite {
