@@ -23,6 +23,10 @@ LOCAL_JWT_AUDIENCE="parley-local"
 PG_SUPER_PASSWORD="postgres-local"
 PG_APP_PASSWORD="parley-app-local"
 PG_SERVICE_PASSWORD="parley-service-local"
+# The local Twilio stub's account (tools/local/src/twilio_stub.rs); webhooks are verified
+# with this token, as Twilio's are with the real one.
+LOCAL_TWILIO_ACCOUNT_SID="AC0000000000000000000000000000loc"
+LOCAL_TWILIO_AUTH_TOKEN="local-only-twilio-auth-token-never-deploy"
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -120,10 +124,16 @@ pg_enable_logins() {
 
 # --- moto (KMS, DynamoDB) and Python tools ---------------------------------------------
 
+# ensure_venv [DIR REQUIREMENTS]: a venv with exactly the pinned requirements, rebuilt when
+# the file changes. Default: .local/venv from infra/requirements-local.txt (moto, cfn-lint,
+# cfn-lint-serverless, checkov). `make package` uses a second one (infra/requirements-
+# package.txt: aws-sam-cli, cargo-lambda, ziglang) because aws-sam-cli pins a boto3 that
+# moto and checkov cannot share.
 ensure_venv() {
-  local req="$ROOT/infra/requirements-local.txt" stamp="$VENV/.requirements.sha256"
+  local venv=${1:-$VENV} req=${2:-$ROOT/infra/requirements-local.txt}
+  local stamp="$venv/.requirements.sha256"
   local want; want=$(sha256sum "$req" | cut -d' ' -f1)
-  if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return; fi
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return; fi
   command -v python3 >/dev/null || { command -v apt-get >/dev/null && as_root apt-get install -y -q python3 python3-venv; } \
     || die "python3 is required: install Python 3.9+ with the venv module"
   if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
@@ -131,10 +141,10 @@ ensure_venv() {
     say "installing python3-venv from Debian packages"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
   fi
-  say "installing moto[server] and cfn-lint into $VENV"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$req"
+  say "installing $(basename "$req") into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
   echo "$want" > "$stamp"
 }
 
@@ -153,6 +163,40 @@ ensure_nextest() {
   cargo nextest --version >/dev/null 2>&1 && return
   say "installing cargo-nextest from crates.io"
   cargo install --locked cargo-nextest
+}
+
+# --- the browser test (tests/tests/browser.rs) ------------------------------------------
+
+# Debian's Chromium, installed like PostgreSQL when it is absent. Playwright drives it and
+# never downloads a browser of its own. PARLEY_CHROMIUM points elsewhere if you have one.
+ensure_chromium() {
+  local chromium=${PARLEY_CHROMIUM:-/usr/bin/chromium}
+  [ -x "$chromium" ] && return
+  command -v apt-get >/dev/null \
+    || die "Chromium not found at $chromium and apt-get is unavailable: install Chromium and set PARLEY_CHROMIUM to it"
+  say "installing Chromium from Debian packages (for the browser test)"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+  [ -x "$chromium" ] || die "Chromium was installed but $chromium does not exist: set PARLEY_CHROMIUM"
+}
+
+# Node and tests/browser's pinned npm packages (playwright-core), installed with `npm ci`
+# from package-lock.json whenever the lock file changes. Scripts stay off: nothing is
+# downloaded beyond the registry's packages.
+ensure_browser_driver() {
+  local dir="$ROOT/tests/browser"
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    command -v apt-get >/dev/null || die "node and npm are required for the browser test: install Node.js 18 or newer"
+    say "installing Node.js and npm from Debian packages (for the browser test)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm
+  fi
+  local stamp="$dir/node_modules/.parley-lock.sha256" want
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return
+  say "installing tests/browser's npm packages (npm ci)"
+  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) || die "npm ci failed in tests/browser"
+  echo "$want" >"$stamp"
 }
 
 # --- helpers ----------------------------------------------------------------------------
@@ -181,9 +225,15 @@ kill_pidfile() {
   rm -f "$f"
 }
 
+# Any front-end dev server on this machine, whatever its port; PARLEY_CORS_ORIGINS set
+# before `make up` replaces it (a comma-separated list).
+LOCAL_CORS_ORIGINS="http://localhost:*,http://127.0.0.1:*"
+
 # write_env FILE HTTP_PORT MOTO_PORT: the stack's settings, shell-sourceable.
 write_env() {
   local file=$1 http_port=$2 moto_port=$3
+  local CORS_ORIGINS=${PARLEY_CORS_ORIGINS:-$LOCAL_CORS_ORIGINS}
+  case $CORS_ORIGINS in *\'*) die "PARLEY_CORS_ORIGINS must not contain a quote" ;; esac
   local db="127.0.0.1:$PG_PORT/parley"
   cat >"$file" <<ENV
 # Parley local stack - generated by scripts/lib.sh; source it: . $file
@@ -200,12 +250,20 @@ export PARLEY_JWT_SECRET=$LOCAL_JWT_SECRET
 export PARLEY_JWT_ISSUER=$LOCAL_JWT_ISSUER
 export PARLEY_JWT_AUDIENCE=$LOCAL_JWT_AUDIENCE
 export PARLEY_ANON_TOKEN_SECRET=$LOCAL_ANON_SECRET
+# Browser origins allowed to call the stack (replaces the template's CorsOrigins). The port
+# wildcard is local only: a deployed stage lists exact origins.
+export PARLEY_CORS_ORIGINS='$CORS_ORIGINS'
 export PARLEY_LOG=\${PARLEY_LOG:-info}
 export PARLEY_STRIPE_SECRET_KEY=$LOCAL_STRIPE_SECRET_KEY
 export STRIPE_WEBHOOK_SECRET=$LOCAL_STRIPE_WEBHOOK_SECRET
 export PARLEY_STRIPE_WEBHOOK_SECRETS=$LOCAL_STRIPE_WEBHOOK_SECRET
 export PARLEY_CHECKOUT_SUCCESS_URL=http://127.0.0.1:$http_port/checkout/success
 export PARLEY_CHECKOUT_CANCEL_URL=http://127.0.0.1:$http_port/checkout/cancel
+export PARLEY_PUBLIC_URL=http://127.0.0.1:$http_port
+export TWILIO_ACCOUNT_SID=$LOCAL_TWILIO_ACCOUNT_SID
+export TWILIO_AUTH_TOKEN=$LOCAL_TWILIO_AUTH_TOKEN
+export TWILIO_VERIFY_SERVICE_SID=VA0000000000000000000000000000loc
+export TWILIO_FROM=+15005550006
 ENV
 }
 
@@ -217,6 +275,21 @@ stripe_stub_start() {
   echo $! >"$dir/stripe.pid"
   wait_port "$port" 30 || { tail -n 20 "$dir/stripe.log" >&2; die "the Stripe stub did not start on port $port"; }
   echo "export PARLEY_STRIPE_API_BASE=http://127.0.0.1:$port" >>"$file"
+}
+
+# twilio_stub_start BIN DIR ENV_FILE: the local Twilio on a free port; its base URLs are
+# appended to ENV_FILE. Its pid goes to DIR/twilio.pid.
+twilio_stub_start() {
+  local bin=$1 dir=$2 file=$3
+  rm -f "$dir/twilio.port"
+  TWILIO_ACCOUNT_SID=$LOCAL_TWILIO_ACCOUNT_SID TWILIO_AUTH_TOKEN=$LOCAL_TWILIO_AUTH_TOKEN \
+    "$bin" twilio-stub --addr 127.0.0.1:0 --port-file "$dir/twilio.port" >"$dir/twilio.log" 2>&1 &
+  echo $! >"$dir/twilio.pid"
+  local i
+  for i in $(seq 1 100); do [ -s "$dir/twilio.port" ] && break; sleep 0.1; done
+  [ -s "$dir/twilio.port" ] || die "the Twilio stub did not start: $(tail -n 5 "$dir/twilio.log")"
+  local url="http://127.0.0.1:$(cat "$dir/twilio.port")"
+  printf 'export TWILIO_API_BASE_URL=%s\nexport TWILIO_VERIFY_BASE_URL=%s\n' "$url" "$url" >>"$file"
 }
 
 # stack_prepare ENV_FILE: migrations, role logins, then the template's tables and keys.
@@ -254,7 +327,9 @@ ephemeral_stack_down() {
   if [ $rc -ne 0 ] && [ -f "$STATE/gateway.log" ]; then
     say "last gateway log lines"; tail -n 30 "$STATE/gateway.log" >&2 || true
   fi
-  kill_pidfile "$STATE/gateway.pid"
+  local pidfile
+  for pidfile in "$STATE"/gateway*.pid; do kill_pidfile "$pidfile"; done
+  kill_pidfile "$STATE/twilio.pid"
   kill_pidfile "$STATE/stripe.pid"
   kill_pidfile "$STATE/moto.pid"
   pg_stop "$PG_DIR"

@@ -25,6 +25,7 @@ PG_DIR=$(pg_data_dir pg)
 cleanup() {
   kill_pidfile "$STATE/gateway.pid"
   kill_pidfile "$STATE/stripe.pid"
+  kill_pidfile "$STATE/twilio.pid"
   kill_pidfile "$STATE/moto.pid"
   pg_stop "$PG_DIR"
 }
@@ -41,6 +42,8 @@ echo "$MOTO_PID" >"$STATE/moto.pid"
 write_env "$LOCAL/stack.env" "$HTTP_PORT" "$MOTO_PORT"
 stripe_stub_start "$BIN" "$STRIPE_PORT" "$STATE" "$LOCAL/stack.env"
 stack_prepare "$LOCAL/stack.env" "$BIN"
+twilio_stub_start "$BIN" "$STATE" "$LOCAL/stack.env"
+. "$LOCAL/stack.env"
 
 "$BIN" serve --addr "127.0.0.1:$HTTP_PORT" &
 GATEWAY_PID=$!
@@ -51,6 +54,7 @@ cat >&2 <<MSG
 
   Parley is serving on $PARLEY_URL  (OpenAPI: $PARLEY_URL/openapi.yaml)
   Settings: .local/stack.env     Logs: JSON on this terminal     Stop: Ctrl-C
+  Browsers: pages on $PARLEY_CORS_ORIGINS may call it (CORS)
 
   In another terminal:
     . .local/stack.env
@@ -58,6 +62,7 @@ cat >&2 <<MSG
     TOKEN=\$(target/debug/parley-local token)
     curl -s -H "authorization: Bearer \$TOKEN" \$PARLEY_URL/v1/sessions/me
     target/debug/parley-local stripe pay <checkout session id>   # pay in the local Stripe
+    # SMS: the local Twilio's code is always 123456; see README "SMS"
 
 MSG
 wait "$GATEWAY_PID"

@@ -116,6 +116,28 @@ def scheduled_event(detail):
             "region": "eu-west-1", "resources": [], "detail": detail}
 
 
+def twilio_form_event(path, params, signature=None):
+    """A Twilio webhook as API Gateway hands it over: form-encoded, signed (or not)."""
+    from urllib.parse import urlencode
+    body = urlencode(params)
+    headers = {"content-type": "application/x-www-form-urlencoded", "user-agent": "TwilioProxy/1.1",
+               "accept": "*/*", "content-length": str(len(body))}
+    if signature is not None:
+        headers["x-twilio-signature"] = signature
+    event = http_event("POST", path, "POST " + path, headers)
+    event["body"] = body
+    return event
+
+
+# Signatures are computed over PARLEY_PUBLIC_URL, which differs per stack, so the samples
+# are refusals; tests/tests/sms_*.rs sign real ones.
+TWILIO_STATUS = {"AccountSid": "AC00000000000000000000000000000000", "ApiVersion": "2010-04-01",
+                 "MessageSid": "SM00000000000000000000000000000001", "MessageStatus": "delivered",
+                 "SmsSid": "SM00000000000000000000000000000001", "SmsStatus": "delivered", "To": "+15005550006"}
+TWILIO_INBOUND = {"AccountSid": "AC00000000000000000000000000000000", "Body": "BA117 on 24 Dec",
+                  "From": "+15005550006", "MessageSid": "SM00000000000000000000000000000002", "NumMedia": "0",
+                  "To": "+15005550006"}
+
 HISTORY = f"/v1/chat/conversations/{SOMEONE_ELSES_CONVERSATION}/messages"
 VERIFY = f"/v1/chat/conversations/{SOMEONE_ELSES_CONVERSATION}/verification"
 PARAMS = {"id": SOMEONE_ELSES_CONVERSATION}
@@ -204,6 +226,22 @@ EVENTS = {
         json.dumps({"text": "The school called about a fight today; can we talk tonight?"})),
     "tone-analysis/empty.422.json": http_event(
         "POST", "/v1/tone/analyses", "POST /v1/tone/analyses", AS_USER, json.dumps({"text": ""})),
+    "phone-verification-start/no-credentials.401.json": http_event(
+        "POST", "/v1/phone/verifications", "POST /v1/phone/verifications", None, json.dumps({"phone": "+447911120958"})),
+    "phone-verification-start/invalid-phone.422.json": http_event(
+        "POST", "/v1/phone/verifications", "POST /v1/phone/verifications", AS_USER, json.dumps({"phone": "hello"})),
+    "phone-verification-check/missing-code.422.json": http_event(
+        "POST", "/v1/phone/verifications/check", "POST /v1/phone/verifications/check", AS_USER,
+        json.dumps({"phone": "+447911120958"})),
+    "phone-verification-check/anonymous.401.json": http_event(
+        "POST", "/v1/phone/verifications/check", "POST /v1/phone/verifications/check", AS_ANON,
+        json.dumps({"phone": "+447911120958", "code": "123456"})),
+    "twilio-status-webhook/unsigned.403.json": twilio_form_event("/webhooks/twilio/status", TWILIO_STATUS),
+    "twilio-status-webhook/forged-signature.403.json": twilio_form_event(
+        "/webhooks/twilio/status", TWILIO_STATUS, "RSOYDt4T1cUTdK1PDd93/VVr8B8="),
+    "twilio-inbound-webhook/forged-signature.403.json": twilio_form_event(
+        "/webhooks/twilio/inbound", TWILIO_INBOUND, "kvajT1Ptam85bY51eRf/AJRuM3w="),
+    "send-sms/every-minute.json": scheduled_event({}),
     "sweep-expired/hourly.json": scheduled_event({}),
     "verify-chains/nightly.json": scheduled_event({"full": False}),
     "migrate/deploy.json": {"reason": "post-deploy migration", "requested_by": "sam remote invoke"},

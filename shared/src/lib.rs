@@ -7,7 +7,7 @@
 //!   context, AWS clients, outbound HTTPS, identity, rate limits, idempotency, the circuit
 //!   breaker, metrics and the audit log.
 //! - one module per capability, named as the product speaks: [`sessions`], [`chat`],
-//!   [`commerce`], [`wallets`], [`tone`].
+//!   [`commerce`], [`wallets`], [`tone`], [`sms`].
 //!
 //! Dependencies point one way: capabilities use the platform, the platform uses no
 //! capability, and a capability uses another only where the product needs it (chat → tone,
@@ -23,6 +23,7 @@ pub mod chat;
 pub mod commerce;
 pub mod payments;
 pub mod sessions;
+pub mod sms;
 pub mod tone;
 pub mod wallets;
 

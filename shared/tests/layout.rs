@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 const PLATFORM: &str = "platform";
-const CAPABILITIES: &[&str] = &["sessions", "chat", "commerce", "wallets", "tone", "payments"];
+const CAPABILITIES: &[&str] = &["sessions", "chat", "commerce", "wallets", "tone", "payments", "sms"];
 
 /// A source file and the module path it defines (`platform/identity/mod.rs` → `platform::identity`).
 struct SourceFile {

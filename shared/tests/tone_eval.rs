@@ -1,12 +1,20 @@
-//! Evaluates `shared::tone::analyze` on the labelled set in `tests/data/tone/eval.jsonl`.
+//! Evaluates `shared::tone::analyze` on two labelled sets:
+//! - `tests/data/tone/eval.jsonl`, written with the analyzer (in-sample: the detectors and
+//!   word lists were developed against it);
+//! - `tests/data/tone/heldout.jsonl`, written after it and never used to change it.
 //!
-//! `cargo test -p shared --test tone_eval -- --nocapture` prints the confusion matrix.
+//! docs/tone.md states both confusion matrices and their figures in generated blocks: the
+//! test fails when the analyzer moves any figure until the document says the new one.
+//! `PARLEY_REGENERATE_DOCS=1 cargo test -p shared --test tone_eval` rewrites them (review
+//! the diff); `cargo test -p shared --test tone_eval -- --nocapture` prints the misses.
+
+mod support;
 
 use shared::tone::{ConflictLevel, analyze};
 
 const EVAL: &str = include_str!("../../tests/data/tone/eval.jsonl");
-const MIN_PRECISION: f64 = 0.90;
-const MIN_RECALL: f64 = 0.90;
+const HELD_OUT: &str = include_str!("../../tests/data/tone/heldout.jsonl");
+const CONTEXTS: [&str; 3] = ["co-parenting", "customer-support", "chat-assistant"];
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,12 +26,20 @@ struct Example {
     note: Option<String>,
 }
 
-fn examples() -> Vec<Example> {
-    EVAL.lines()
+fn parse_set(name: &str, text: &str) -> Vec<Example> {
+    text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).unwrap_or_else(|e| panic!("eval.jsonl line {}: {e}", i + 1)))
+        .map(|(i, l)| serde_json::from_str(l).unwrap_or_else(|e| panic!("{name} line {}: {e}", i + 1)))
         .collect()
+}
+
+fn examples() -> Vec<Example> {
+    parse_set("eval.jsonl", EVAL)
+}
+
+fn held_out() -> Vec<Example> {
+    parse_set("heldout.jsonl", HELD_OUT)
 }
 
 const LEVELS: [ConflictLevel; 3] = [ConflictLevel::Low, ConflictLevel::Medium, ConflictLevel::High];
@@ -42,26 +58,21 @@ fn name(level: ConflictLevel) -> &'static str {
 
 struct Report {
     matrix: [[usize; 3]; 3],
-    precision: f64,
-    recall: f64,
+    /// For the test's output: each miss with its score and indicators.
     misclassified: Vec<String>,
+    /// For the document: each miss as `expected → predicted: text`.
+    misses: Vec<String>,
 }
 
 fn evaluate(examples: &[Example]) -> Report {
     let mut matrix = [[0usize; 3]; 3];
-    let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
     let mut misclassified = Vec::new();
+    let mut misses = Vec::new();
     for ex in examples {
         let a = analyze(&ex.text);
         matrix[index(ex.expected)][index(a.conflict_level)] += 1;
-        let hostile = ex.expected == ConflictLevel::High;
-        match (hostile, a.is_hostile) {
-            (true, true) => tp += 1,
-            (false, true) => fp += 1,
-            (true, false) => fn_ += 1,
-            (false, false) => {}
-        }
         if a.conflict_level != ex.expected {
+            misses.push(format!("{} → {}: {:?}", name(ex.expected), name(a.conflict_level), ex.text));
             let kinds: Vec<String> = a.indicators.iter().map(|i| format!("{:?}({:?})", i.kind, i.text)).collect();
             misclassified.push(format!(
                 "  expected {:<6} got {:<6} score {:>2} [{}] {:?}{} — {}",
@@ -75,41 +86,74 @@ fn evaluate(examples: &[Example]) -> Report {
             ));
         }
     }
-    let ratio = |num: usize, den: usize| if den == 0 { 1.0 } else { num as f64 / den as f64 };
-    Report { matrix, precision: ratio(tp, tp + fp), recall: ratio(tp, tp + fn_), misclassified }
+    Report { matrix, misclassified, misses }
 }
 
-fn render(report: &Report, total: usize) -> String {
-    let mut out = String::new();
-    out.push_str(&format!("tone eval: {total} messages (rows = expected, columns = predicted)\n"));
+/// The block docs/tone.md shows for a set: its shape, the confusion matrix, accuracy, and
+/// precision and recall per class.
+fn render(file: &str, examples: &[Example], report: &Report) -> String {
+    let total = examples.len();
+    let count = |level| examples.iter().filter(|e| e.expected == level).count();
+    let contexts: Vec<String> =
+        CONTEXTS.iter().map(|c| format!("{} {c}", examples.iter().filter(|e| e.context == *c).count())).collect();
+    let obfuscated = examples.iter().filter(|e| e.note.as_deref().is_some_and(|n| n.contains("obfuscation"))).count();
+    let m = &report.matrix;
+    let ratio = |num: usize, den: usize| if den == 0 { 1.0 } else { num as f64 / den as f64 };
+    let correct: usize = (0..3).map(|i| m[i][i]).sum();
+    let mut out = String::from("\n```\n");
+    out.push_str(&format!(
+        "{file}: {total} messages ({} low, {} medium, {} high; {}; {obfuscated} obfuscated)\n",
+        count(ConflictLevel::Low),
+        count(ConflictLevel::Medium),
+        count(ConflictLevel::High),
+        contexts.join(", ")
+    ));
+    out.push_str("rows = expected, columns = predicted\n");
     out.push_str("            low  medium    high\n");
-    for (i, row) in report.matrix.iter().enumerate() {
+    for (i, row) in m.iter().enumerate() {
         out.push_str(&format!("{:<8}{:>7} {:>7} {:>7}\n", name(LEVELS[i]), row[0], row[1], row[2]));
     }
-    let correct: usize = (0..3).map(|i| report.matrix[i][i]).sum();
     out.push_str(&format!(
-        "accuracy {:.3}; hostile (= high) precision {:.3}, recall {:.3}\n",
-        correct as f64 / total.max(1) as f64,
-        report.precision,
-        report.recall
+        "accuracy {:.3} ({correct} of {total}); misclassified {}\n",
+        ratio(correct, total),
+        total - correct
     ));
+    for (i, level) in LEVELS.iter().enumerate() {
+        let predicted: usize = (0..3).map(|r| m[r][i]).sum();
+        let labelled: usize = m[i].iter().sum();
+        out.push_str(&format!(
+            "{:<8} precision {:.3} ({} of {predicted})  recall {:.3} ({} of {labelled}){}\n",
+            name(*level),
+            ratio(m[i][i], predicted),
+            m[i][i],
+            ratio(m[i][i], labelled),
+            m[i][i],
+            if *level == ConflictLevel::High { "  (hostile)" } else { "" }
+        ));
+    }
+    out.push_str("```\n");
     out
 }
 
 #[test]
-fn hostile_precision_and_recall_are_at_least_90_percent() {
+fn docs_tone_md_states_the_in_sample_figures() {
     let examples = examples();
     let report = evaluate(&examples);
-    let summary = render(&report, examples.len());
-    println!("{summary}");
-    println!("misclassified ({}):\n{}", report.misclassified.len(), report.misclassified.join("\n"));
-    assert!(
-        report.precision >= MIN_PRECISION && report.recall >= MIN_RECALL,
-        "hostile precision {:.3} / recall {:.3} below {MIN_PRECISION}/{MIN_RECALL}\n{summary}\nmisclassified:\n{}",
-        report.precision,
-        report.recall,
-        report.misclassified.join("\n")
-    );
+    println!("in-sample misclassified ({}):\n{}", report.misclassified.len(), report.misclassified.join("\n"));
+    support::check_generated("docs/tone.md", "tone-eval-in-sample", &render("eval.jsonl", &examples, &report));
+}
+
+#[test]
+fn docs_tone_md_states_the_held_out_figures() {
+    let examples = held_out();
+    let report = evaluate(&examples);
+    println!("held-out misclassified ({}):\n{}", report.misclassified.len(), report.misclassified.join("\n"));
+    let mut block = render("heldout.jsonl", &examples, &report);
+    block.push_str(&format!("\nThe {} held-out messages it gets wrong (label → analyzer):\n\n", report.misses.len()));
+    for miss in &report.misses {
+        block.push_str(&format!("- {miss}\n"));
+    }
+    support::check_generated("docs/tone.md", "tone-eval-held-out", &block);
 }
 
 #[test]
@@ -120,7 +164,7 @@ fn the_set_has_the_promised_shape() {
     assert!(count(ConflictLevel::Low) >= 120, "low {}", count(ConflictLevel::Low));
     assert!(count(ConflictLevel::Medium) >= 60, "medium {}", count(ConflictLevel::Medium));
     assert!(count(ConflictLevel::High) >= 100, "high {}", count(ConflictLevel::High));
-    for context in ["co-parenting", "customer-support", "chat-assistant"] {
+    for context in CONTEXTS {
         let n = examples.iter().filter(|e| e.context == context).count();
         assert!(n >= 80, "{context}: {n}");
     }
@@ -133,9 +177,30 @@ fn the_set_has_the_promised_shape() {
 }
 
 #[test]
+fn the_held_out_set_is_large_varied_and_shares_no_text_with_the_in_sample_set() {
+    let held_out = held_out();
+    let count = |level| held_out.iter().filter(|e| e.expected == level).count();
+    assert!(held_out.len() >= 100, "{} messages", held_out.len());
+    for level in LEVELS {
+        assert!(count(level) >= 30, "{}: {}", name(level), count(level));
+    }
+    for context in CONTEXTS {
+        assert!(held_out.iter().filter(|e| e.context == context).count() >= 30, "{context}");
+    }
+    let traps = held_out.iter().filter(|e| e.note.as_deref().is_some_and(|n| n.starts_with("trap"))).count();
+    assert!(traps >= 15, "{traps} tricky benign messages");
+    let in_sample: std::collections::BTreeSet<String> = examples().into_iter().map(|e| e.text.to_lowercase()).collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for ex in &held_out {
+        assert!(!in_sample.contains(&ex.text.to_lowercase()), "in both sets: {:?}", ex.text);
+        assert!(seen.insert(ex.text.to_lowercase()), "twice: {:?}", ex.text);
+    }
+}
+
+#[test]
 fn every_rewrite_of_a_hostile_message_analyses_as_low() {
     let mut failures = Vec::new();
-    for ex in examples().iter().filter(|e| e.expected == ConflictLevel::High) {
+    for ex in examples().iter().chain(&held_out()).filter(|e| e.expected == ConflictLevel::High) {
         let a = analyze(&ex.text);
         let Some(rewrite) = &a.neutral_rewrite else {
             assert_eq!(a.conflict_level, ConflictLevel::Low, "{:?}", ex.text);
@@ -151,7 +216,7 @@ fn every_rewrite_of_a_hostile_message_analyses_as_low() {
 
 #[test]
 fn rewrites_exist_exactly_for_medium_and_high() {
-    for ex in examples() {
+    for ex in examples().iter().chain(&held_out()) {
         let a = analyze(&ex.text);
         assert_eq!(a.neutral_rewrite.is_some(), a.conflict_level != ConflictLevel::Low, "{:?}", ex.text);
         assert_eq!(a.is_hostile, a.conflict_level == ConflictLevel::High, "{:?}", ex.text);

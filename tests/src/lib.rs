@@ -6,6 +6,7 @@ use std::time::Duration;
 
 pub mod anthropic_stub;
 pub mod payments;
+pub mod promises;
 
 use serde_json::Value;
 use uuid::Uuid;
@@ -31,11 +32,21 @@ pub struct Reply {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
     pub body: Value,
+    /// The body exactly as it arrived (replays are compared byte for byte).
+    pub raw: Vec<u8>,
 }
 
 impl Reply {
     pub fn header(&self, name: &str) -> &str {
         self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
+    }
+
+    /// Asserts the status (showing the body when it differs) and hands the reply back, so a
+    /// request made only for its effect still fails the test when the request failed.
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Self {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        self
     }
 
     /// Asserts this is an RFC 9457 problem with `status`.
@@ -60,7 +71,7 @@ pub async fn send(req: reqwest::RequestBuilder) -> Reply {
     } else {
         serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     };
-    Reply { status, headers, body }
+    Reply { status, headers, body, raw: bytes.to_vec() }
 }
 
 pub async fn get(path: &str, headers: &[(&str, &str)]) -> Reply {
@@ -118,6 +129,27 @@ pub fn binary(name: &str) -> PathBuf {
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The day the stack's quote rules treat as today: `PARLEY_TODAY` when `make test` runs the
+/// calendar passes (as if today were 26 December, then 29 February), else the clock's.
+/// Every test whose request names a date derives it from here, so no test expires with
+/// the calendar.
+pub fn today() -> chrono::NaiveDate {
+    match std::env::var("PARLEY_TODAY") {
+        Ok(day) => day.parse().unwrap_or_else(|_| panic!("PARLEY_TODAY={day:?} is not a date")),
+        Err(_) => chrono::Utc::now().date_naive(),
+    }
+}
+
+/// `today() + days`.
+pub fn days_ahead(days: i64) -> chrono::NaiveDate {
+    today() + chrono::Duration::days(days)
+}
+
+/// A date the way people write it in chat, without the year: `25 Jan`.
+pub fn spoken(date: chrono::NaiveDate) -> String {
+    date.format("%-d %b").to_string()
 }
 
 /// `authorization: Bearer <token>` for `user`.
@@ -197,6 +229,19 @@ pub fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// An in-process request to a handler, as the gateway would build it: `method uri` with
+/// `Authorization: Bearer <token>` and, when given, a JSON body.
+pub fn bearer_request(method: &str, uri: &str, token: &str, json: Option<&Value>) -> lambda_http::Request {
+    let builder = http::Request::builder().method(method).uri(uri).header("authorization", format!("Bearer {token}"));
+    match json {
+        Some(body) => builder
+            .header("content-type", "application/json")
+            .body(lambda_http::Body::from(body.to_string()))
+            .expect("a valid request"),
+        None => builder.body(lambda_http::Body::Empty).expect("a valid request"),
+    }
+}
+
 /// The JSON body of a handler's response.
 pub fn body_json(resp: &shared::platform::http::Response) -> Value {
     match resp.body() {
@@ -208,4 +253,69 @@ pub fn body_json(resp: &shared::platform::http::Response) -> Value {
 /// Lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A second local gateway, started with the stack's settings and some replaced, so a test
+/// can drive every function's real `State::from_env` wiring under a broken dependency
+/// (e.g. `AWS_ENDPOINT_URL_DYNAMODB` at a closed port). Stopped when dropped.
+pub struct Gateway {
+    child: std::process::Child,
+    pub url: String,
+    _dir: TempDir,
+}
+
+impl Gateway {
+    pub fn start(overrides: &[(&str, &str)]) -> Gateway {
+        let dir = TempDir::new("gateway");
+        let port_file = dir.0.join("port");
+        let log = std::fs::File::create(dir.0.join("gateway.log")).unwrap();
+        let child = std::process::Command::new(binary("parley-local"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--port-file"])
+            .arg(&port_file)
+            .envs(overrides.iter().copied())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("parley-local starts");
+        let started = std::time::Instant::now();
+        let port = loop {
+            if let Ok(port) = std::fs::read_to_string(&port_file)
+                && !port.trim().is_empty()
+            {
+                break port.trim().to_owned();
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "the second gateway did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Gateway { child, url: format!("http://127.0.0.1:{port}"), _dir: dir }
+    }
+
+    /// A request to this gateway, with credentials.
+    pub fn request(&self, method: reqwest::Method, path: &str, who: &[(String, String)]) -> reqwest::RequestBuilder {
+        with_headers(client().request(method, format!("{}{path}", self.url)), who)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("parley-{prefix}-{}", Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

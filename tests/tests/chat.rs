@@ -37,8 +37,8 @@ async fn anonymous_chat_claimed_by_a_user_moves_the_whole_history() {
     let anon = as_anonymous(&anon_token);
     let first = post_message(&anon, "one", None).await;
     let conversation = conversation_of(&first);
-    post_message(&anon, "two", Some(conversation)).await;
-    post_message(&anon, "three", Some(conversation)).await;
+    post_message(&anon, "two", Some(conversation)).await.assert_status(201);
+    post_message(&anon, "three", Some(conversation)).await.assert_status(201);
     let history_path = format!("/v1/chat/conversations/{conversation}/messages");
     let before = get_as(&history_path, &anon).await;
     assert_eq!(before.status, 200);
@@ -57,7 +57,8 @@ async fn anonymous_chat_claimed_by_a_user_moves_the_whole_history() {
     let after = get_as(&history_path, &as_user(user)).await;
     assert_eq!(after.status, 200, "{}", after.body);
     assert_eq!(after.body["messages"], before.body["messages"]);
-    get_as(&history_path, &anon).await.assert_problem(404);
+    // (issue 13: a claimed session's token is refused outright)
+    get_as(&history_path, &anon).await.assert_problem(401);
     // AND another caller gets 404, as if it did not exist
     get_as(&history_path, &as_user(Uuid::now_v7())).await.assert_problem(404);
     // AND the user can go on writing in it
@@ -138,7 +139,7 @@ async fn history_pages_oldest_first_with_a_cursor() {
     let who = as_user(Uuid::now_v7());
     let conversation = conversation_of(&post_message(&who, "m0", None).await);
     for i in 1..5 {
-        post_message(&who, &format!("m{i}"), Some(conversation)).await;
+        post_message(&who, &format!("m{i}"), Some(conversation)).await.assert_status(201);
     }
     let path = format!("/v1/chat/conversations/{conversation}/messages");
     let mut seen = Vec::new();

@@ -70,18 +70,33 @@ fn rs256(kid: &str, claims: serde_json::Value) -> String {
     jsonwebtoken::encode(&header, &claims, &EncodingKey::from_rsa_der(&der)).unwrap()
 }
 
+/// The provider's public key as an attacker finds it: every published encoding.
+fn public_key_material() -> Vec<(&'static str, Vec<u8>)> {
+    let file = |name: &str| std::fs::read(repo().join("tests/data/jwks").join(name)).unwrap();
+    let jwks: serde_json::Value = serde_json::from_slice(&file("jwks.json")).expect("jwks.json is JSON");
+    let jwk = &jwks["keys"][0];
+    let n = jwk["n"].as_str().expect("an RSA JWK has n");
+    use base64::Engine as _;
+    let modulus = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(n).unwrap();
+    assert_eq!(modulus.len(), 256, "RSA-2048 modulus");
+    vec![
+        ("SPKI PEM", file("test-public-key.spki.pem")),
+        ("SPKI DER", file("test-public-key.spki.der")),
+        ("PKCS#1 PEM", file("test-public-key.pkcs1.pem")),
+        ("PKCS#1 DER", file("test-public-key.pkcs1.der")),
+        ("modulus bytes", modulus),
+        ("modulus base64url", n.as_bytes().to_vec()),
+        ("JWK JSON", serde_json::to_vec(jwk).unwrap()),
+    ]
+}
+
 fn claims(user: Uuid, exp_in: i64) -> serde_json::Value {
     let now = chrono::Utc::now().timestamp();
     json!({"sub": user, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + exp_in})
 }
 
 async fn me(state: &session_me::State, token: &str) -> (u16, serde_json::Value) {
-    let req = http::Request::builder()
-        .uri("/v1/sessions/me")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Body::Empty)
-        .unwrap();
-    let resp = session_me::handle(state, req).await;
+    let resp = session_me::handle(state, parley_e2e::bearer_request("GET", "/v1/sessions/me", token, None)).await;
     let body = match resp.body() {
         Body::Text(t) => serde_json::from_str(t).unwrap(),
         _ => serde_json::Value::Null,
@@ -112,15 +127,18 @@ async fn unknown_keys_wrong_algorithms_and_expired_tokens_are_refused() {
     let mut wrong_aud = claims(user, 300);
     wrong_aud["aud"] = json!("another-api");
     assert_eq!(me(&state, &rs256("parley-test-1", wrong_aud)).await.0, 401);
-    // An HS256 token "signed" with the public modulus must not pass as RS256.
-    let mut header = Header::new(Algorithm::HS256);
-    header.kid = Some("parley-test-1".into());
-    let hs =
-        jsonwebtoken::encode(&header, &claims(user, 300), &EncodingKey::from_secret(b"public-key-material")).unwrap();
-    assert_eq!(me(&state, &hs).await.0, 401);
+    // Algorithm confusion: an HS256 token whose HMAC key is the provider's RSA public key,
+    // in every form an attacker can get it (PEM and DER, SPKI and PKCS#1, the JWK's modulus
+    // as bytes and as the base64url text, the JWK itself), must not pass as RS256.
+    for (form, secret) in public_key_material() {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("parley-test-1".into());
+        let hs = jsonwebtoken::encode(&header, &claims(user, 300), &EncodingKey::from_secret(&secret)).unwrap();
+        assert_eq!(me(&state, &hs).await.0, 401, "HS256 keyed with the public key as {form} was accepted");
+    }
     // A burst of unknown kids does not hammer the provider: refreshes are rate-limited.
     for i in 0..5 {
-        me(&state, &rs256(&format!("forged-{i}"), claims(user, 300))).await;
+        assert_eq!(me(&state, &rs256(&format!("forged-{i}"), claims(user, 300))).await.0, 401);
     }
     assert!(hits.load(Ordering::SeqCst) <= 2, "{} JWKS fetches", hits.load(Ordering::SeqCst));
 }

@@ -2,10 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use lambda_http::Body;
 use parley_e2e::*;
 use shared::platform::aws::aws_sdk_dynamodb;
-use shared::platform::ratelimit::{CallerLimits, Decision, FailMode, Limit, RateLimiter};
+use shared::platform::ratelimit::{Decision, FailMode, Limit, RateLimiter};
 use uuid::Uuid;
 
 #[tokio::test]
@@ -88,30 +87,60 @@ async fn a_fail_closed_limiter_refuses_with_503_when_dynamodb_is_down() {
 }
 
 fn chat_request(token: &str, body: serde_json::Value) -> lambda_http::Request {
-    http::Request::builder()
-        .method("POST")
-        .uri("/v1/chat/messages")
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap()
+    bearer_request("POST", "/v1/chat/messages", token, Some(&body))
 }
 
 #[tokio::test]
-async fn chat_fails_open_when_the_limiter_cannot_reach_dynamodb() {
-    // GIVEN chat whose limiter points at an unreachable DynamoDB
-    let state = chat_message::State::from_source(&env_with(&[])).await.unwrap().with_limiter(
-        RateLimiter::new(unreachable_dynamodb().await, "parley-local-ephemeral", FailMode::Open),
-        CallerLimits { anonymous: Limit::per_minute(1), user: Limit::per_minute(1) },
-    );
-    let token = user_token(Uuid::now_v7());
+async fn chat_message_is_wired_to_fail_open_when_dynamodb_is_down() {
+    // GIVEN the real chat-message wiring (State::from_env in a gateway of its own) with
+    // DynamoDB unreachable and a signed-in limit of one message a minute
+    let dynamodb = format!("http://127.0.0.1:{}", closed_port());
+    let gateway = Gateway::start(&[("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb), ("PARLEY_CHAT_RATE_LIMIT_USER", "1/60s")]);
+    let who = as_user(Uuid::now_v7());
     // WHEN a user posts twice (over the limit of one)
-    for _ in 0..2 {
-        let resp =
-            chat_message::handle(&state, chat_request(&token, serde_json::json!({"content": "still here?"}))).await;
+    for i in 0..2 {
+        let reply = send(
+            gateway
+                .request(reqwest::Method::POST, "/v1/chat/messages", &who)
+                .json(&serde_json::json!({"content": format!("still here? {i}")})),
+        )
+        .await;
         // THEN both are stored: a limiter outage does not take chat down
-        assert_eq!(resp.status(), 201, "{}", body_json(&resp));
+        assert_eq!(reply.status, 201, "{}", reply.body);
     }
+}
+
+#[tokio::test]
+async fn wallet_signing_is_wired_to_fail_closed_when_dynamodb_is_down() {
+    // GIVEN a user with a wallet, and the real wallet-sign wiring with DynamoDB unreachable
+    // (KMS still reachable: only the limiter's store is down)
+    let user = Uuid::now_v7();
+    let who = as_user(user);
+    post_as("/v1/wallets", &who).await.assert_status(201);
+    let dynamodb = format!("http://127.0.0.1:{}", closed_port());
+    let gateway = Gateway::start(&[("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb)]);
+    // WHEN the user asks for a signature
+    let reply = send(
+        gateway
+            .request(reqwest::Method::POST, "/v1/wallets/me/signatures", &who)
+            .json(&serde_json::json!({"message": "sign me"})),
+    )
+    .await;
+    // THEN it is refused with 503 and nothing is signed
+    reply.assert_problem(503);
+    let owner = connect(&setting("PARLEY_MIGRATE_DATABASE_URL")).await;
+    let signed: i64 = owner
+        .query_one(
+            "SELECT count(*) FROM audit_log WHERE actor_user_id = $1 AND action = 'wallet.message_signed'",
+            &[&user],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(signed, 0);
+    // AND the same request through the healthy stack signs (the 503 was the limiter's)
+    let healthy = post_json_as("/v1/wallets/me/signatures", &who, &serde_json::json!({"message": "sign me"})).await;
+    assert_eq!(healthy.status, 200, "{}", healthy.body);
 }
 
 #[tokio::test]

@@ -42,7 +42,7 @@ async fn health_names_kms_and_dynamodb_when_they_fail() {
 #[tokio::test]
 async fn starting_a_session_with_the_database_down_is_a_503_problem() {
     let url = format!("postgres://parley_app:x@127.0.0.1:{}/parley?connect_timeout=1", closed_port());
-    let state = session_anonymous::State::from_source(&env_with(&[("PARLEY_DATABASE_URL", &url)])).unwrap();
+    let state = session_anonymous::State::from_source(&env_with(&[("PARLEY_DATABASE_URL", &url)])).await.unwrap();
     let req = http::Request::builder().method("POST").uri("/v1/sessions/anonymous").body(Body::Empty).unwrap();
     let resp = session_anonymous::handle(&state, req).await;
     assert_eq!(resp.status(), 503);

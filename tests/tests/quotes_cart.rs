@@ -4,9 +4,9 @@ use parley_e2e::*;
 use serde_json::json;
 use uuid::Uuid;
 
-/// A valid departure date about a month from now (the horizon is 330 days).
+/// A valid departure date a month from today (the horizon is 330 days).
 fn in_a_month() -> String {
-    (chrono::Utc::now().date_naive() + chrono::Duration::days(30)).to_string()
+    days_ahead(30).to_string()
 }
 
 async fn quote(who: &[(String, String)], product: &str, number: &str, from: &str, to: &str, date: &str) -> Reply {
@@ -32,7 +32,8 @@ async fn chat_to_quote_cards_to_cart_to_claim() {
     // GIVEN an anonymous visitor who names a flight in chat
     let (_, token) = anonymous_session().await;
     let anon = as_anonymous(&token);
-    let chat = post_message(&anon, "BA117 on 24 Dec", None).await;
+    let departure = days_ahead(30);
+    let chat = post_message(&anon, &format!("BA117 on {}", spoken(departure)), None).await;
     assert_eq!(chat.status, 201, "{}", chat.body);
     // THEN the assistant replies with one quote card per product, each a real quote
     let reply = &chat.body["reply"];
@@ -46,7 +47,7 @@ async fn chat_to_quote_cards_to_cart_to_claim() {
         assert_eq!(card["flight"]["number"], "BA117");
         assert_eq!(card["flight"]["origin"], "LHR");
         assert_eq!(card["flight"]["destination"], "JFK");
-        assert!(card["flight"]["departure_date"].as_str().unwrap().ends_with("-12-24"));
+        assert_eq!(card["flight"]["departure_date"], departure.to_string());
         assert!(card["premium_cents"].as_i64().unwrap() > 0);
     }
     assert!(reply["content"].as_str().unwrap().contains("BA117"));
@@ -69,8 +70,8 @@ async fn chat_to_quote_cards_to_cart_to_claim() {
     let users_cart = get_as("/v1/cart", &as_user(user)).await;
     assert_eq!(users_cart.body["total_premium_cents"], card["premium_cents"]);
     assert_eq!(users_cart.body["items"][0]["quote_id"], card["quote_id"]);
-    let anons_cart = get_as("/v1/cart", &anon).await;
-    assert_eq!(anons_cart.body["items"], json!([]));
+    // (issue 13: a claimed session's token is refused outright)
+    get_as("/v1/cart", &anon).await.assert_problem(401);
 }
 
 #[tokio::test]
@@ -112,8 +113,11 @@ async fn quotes_are_priced_by_the_server_deterministically() {
     let ttl = expires - chrono::Utc::now();
     assert!(ttl > chrono::Duration::minutes(29) && ttl <= chrono::Duration::minutes(30), "{ttl}");
     // a long-haul flight costs more than a short one on the same day
-    let short = quote(&who, "PROD_DELAY_60", "BA1402", "LHR", "DUB", &in_a_month()).await;
-    assert!(short.body["premium_cents"].as_i64() < a.body["premium_cents"].as_i64());
+    let short = quote(&who, "PROD_DELAY_60", "BA1442", "LHR", "EDI", &in_a_month()).await;
+    assert_eq!(short.status, 201, "{}", short.body);
+    let (short_cents, long_cents) =
+        (short.body["premium_cents"].as_i64().unwrap(), a.body["premium_cents"].as_i64().unwrap());
+    assert!(short_cents > 0 && short_cents < long_cents, "{short_cents} vs {long_cents}");
 }
 
 #[tokio::test]
@@ -124,7 +128,7 @@ async fn an_invalid_quote_request_names_every_bad_field() {
     let fields: Vec<&str> =
         reply.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["flight.number", "flight.origin", "flight.destination", "flight.departure_date"]);
-    let far = (chrono::Utc::now().date_naive() + chrono::Duration::days(400)).to_string();
+    let far = days_ahead(400).to_string();
     let too_far = quote(&who, "PROD_DELAY_60", "BA117", "LHR", "JFK", &far).await;
     too_far.assert_problem(422);
     assert_eq!(too_far.body["errors"][0]["field"], "flight.departure_date");
@@ -190,10 +194,10 @@ async fn removing_is_idempotent_and_a_removed_quote_can_be_added_again() {
 async fn a_cart_holds_at_most_twenty_active_items() {
     let who = as_user(Uuid::now_v7());
     for i in 0..20 {
-        let q = quote_id(&quote(&who, "PROD_DELAY_60", &format!("BA{}", 100 + i), "LHR", "JFK", &in_a_month()).await);
+        let q = quote_id(&quote(&who, "PROD_DELAY_60", ["BA117", "BA115"][i % 2], "LHR", "JFK", &in_a_month()).await);
         assert_eq!(add_to_cart(&who, &q).await.status, 201);
     }
-    let q = quote_id(&quote(&who, "PROD_DELAY_60", "BA999", "LHR", "JFK", &in_a_month()).await);
+    let q = quote_id(&quote(&who, "PROD_DELAY_60", "VS3", "LHR", "JFK", &in_a_month()).await);
     add_to_cart(&who, &q).await.assert_problem(409);
 }
 
@@ -220,27 +224,35 @@ async fn fifty_concurrent_adds_with_one_idempotency_key_make_one_item_and_one_an
         async move { post_json_as("/v1/cart/items", &headers, &json!({"quote_id": q})).await }
     }))
     .await;
+    // THEN every answer is the first answer, byte for byte
     let first = &replies[0];
+    assert_eq!(first.status, 201, "{}", first.body);
     for r in &replies {
-        assert_eq!((r.status, &r.body), (201, &first.body), "every answer is the first answer");
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(r.raw, first.raw, "a replay differs from the first answer");
+        assert_eq!(r.header("content-type"), "application/json");
     }
     assert!(replies.iter().filter(|r| r.header("idempotent-replayed") == "true").count() >= 49);
     assert_eq!(get_as("/v1/cart", &who).await.body["items"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]
-async fn fifty_concurrent_adds_with_different_keys_still_make_one_item() {
+async fn twenty_concurrent_adds_with_different_keys_still_make_one_item() {
+    // (Twenty, not fifty: each key is its own DynamoDB record, and the local emulator serves
+    // one request at a time; fifty records at once outlast the SDK's 5 s operation timeout on
+    // a loaded machine, which tests the emulator, not the cart.)
     let who = as_user(Uuid::now_v7());
     let q = quote_id(&quote(&who, "PROD_DELAY_60", "BA117", "LHR", "JFK", &in_a_month()).await);
-    let replies = futures::future::join_all((0..50).map(|_| {
+    let replies = futures::future::join_all((0..20).map(|_| {
         let mut headers = who.clone();
         headers.push(("idempotency-key".into(), Uuid::now_v7().to_string()));
         let q = q.clone();
         async move { post_json_as("/v1/cart/items", &headers, &json!({"quote_id": q})).await }
     }))
     .await;
-    assert_eq!(replies.iter().filter(|r| r.status == 201).count(), 1);
-    assert_eq!(replies.iter().filter(|r| r.status == 200).count(), 49);
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 19, "{statuses:?}");
     let ids: std::collections::BTreeSet<String> = replies.iter().map(|r| r.body["id"].to_string()).collect();
     assert_eq!(ids.len(), 1);
 }
@@ -314,8 +326,8 @@ async fn a_claim_merges_a_duplicate_cart_item_without_error() {
     let anon = as_anonymous(&token);
     let q_anon = quote_id(&quote(&anon, "PROD_DELAY_60", "BA117", "LHR", "JFK", &date).await);
     let q_other = quote_id(&quote(&anon, "PROD_DELAY_120", "BA117", "LHR", "JFK", &date).await);
-    add_to_cart(&anon, &q_anon).await;
-    add_to_cart(&anon, &q_other).await;
+    add_to_cart(&anon, &q_anon).await.assert_status(201);
+    add_to_cart(&anon, &q_other).await.assert_status(201);
     let mut both = as_user(user);
     both.extend(anon);
     let claim = post_as("/v1/sessions/claim", &both).await;

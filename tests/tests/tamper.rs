@@ -121,7 +121,7 @@ async fn the_nightly_run_verifies_a_conversation_changed_since_its_last_check() 
     // GIVEN a conversation verified by a run, that then gains a message
     let (who, id) = conversation(2).await;
     job_verdict(id).await;
-    post_message(&who, "one more", Some(id)).await;
+    post_message(&who, "one more", Some(id)).await.assert_status(201);
     // WHEN the scheduled (incremental) run goes
     let event: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(repo().join("events/verify-chains/nightly.json")).unwrap())

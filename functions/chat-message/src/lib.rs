@@ -28,6 +28,8 @@ use shared::tone::service::{Decision, TonePolicy, ToneService};
 use uuid::Uuid;
 
 pub const FUNCTION: &str = "chat-message";
+/// Per source address, for anonymous callers when Claude may be asked (it costs money).
+pub const DEFAULT_ADDRESS_LIMIT: Limit = Limit::per_minute(60);
 pub const DEFAULT_LIMITS: CallerLimits = CallerLimits { anonymous: Limit::per_minute(20), user: Limit::per_minute(60) };
 pub const DEFAULT_MAX_MESSAGES: u32 = 1000;
 
@@ -36,6 +38,7 @@ pub struct State {
     api: ApiState,
     limiter: RateLimiter,
     limits: CallerLimits,
+    address_limit: Limit,
     max_messages: u32,
     quote_rules: QuoteRules,
     tone: ToneService,
@@ -54,6 +57,7 @@ impl State {
         let api = ApiState::from_source(src)?;
         let table = config::required(src, "PARLEY_TABLE_NAME")?;
         let limits = CallerLimits::from_env(src, "PARLEY_CHAT_RATE_LIMIT", DEFAULT_LIMITS)?;
+        let address_limit = Limit::from_env(src, "PARLEY_ANONYMOUS_ADDRESS_RATE_LIMIT", DEFAULT_ADDRESS_LIMIT)?;
         let max_messages: u32 = config::parsed_or(src, "PARLEY_CHAT_MAX_MESSAGES", DEFAULT_MAX_MESSAGES)?;
         if max_messages < 2 {
             return Err(ConfigError::new("PARLEY_CHAT_MAX_MESSAGES", "must be at least 2 (a message and its reply)"));
@@ -63,14 +67,7 @@ impl State {
         let aws = shared::platform::aws::load().await;
         let tone = ToneService::from_env(src, &aws)?;
         let limiter = RateLimiter::new(shared::platform::aws::dynamodb(&aws), table, FailMode::Open);
-        Ok(Self { api, limiter, limits, max_messages, quote_rules, tone, tone_policy })
-    }
-
-    /// The same state with another limiter (tests point it at an unreachable DynamoDB).
-    pub fn with_limiter(mut self, limiter: RateLimiter, limits: CallerLimits) -> Self {
-        self.limiter = limiter;
-        self.limits = limits;
-        self
+        Ok(Self { api, limiter, limits, address_limit, max_messages, quote_rules, tone, tone_policy })
     }
 }
 
@@ -98,9 +95,12 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
     let body: Body = http::json_body(req)?;
     let content = chat::validate_content(&body.content).map_err(|e| ApiError::validation(vec![e]))?;
     state.limiter.enforce(FUNCTION, &caller, &state.limits).await?;
+    if caller.user_id.is_none() && state.tone.uses_claude() {
+        state.limiter.enforce_address(FUNCTION, http::source_ip(req).as_deref(), state.address_limit).await?;
+    }
 
     let sender = chat::sender_of(&caller).ok_or_else(|| ApiError::unauthorized("credentials required"))?;
-    let tone = state.tone.analyze(&content).await;
+    let tone = state.tone.analyze(&content, http::deadline(req)).await;
     let decision = state.tone_policy.decide(tone.analysis.conflict_level);
     if decision == Decision::Refuse {
         return Err(tone.refusal());

@@ -13,6 +13,8 @@ pub const FUNCTION: &str = "migrate";
 #[derive(Clone)]
 pub struct State {
     url: String,
+    /// `PARLEY_STAGE` (default `local`), recorded in the database for its own checks.
+    stage: String,
 }
 
 impl State {
@@ -25,7 +27,14 @@ impl State {
         if url.parse::<shared::platform::db::PgConfig>().is_err() {
             return Err(ConfigError::new("PARLEY_MIGRATE_DATABASE_URL", "is not a valid postgres:// URL"));
         }
-        Ok(Self { url })
+        let stage = config::optional(src, "PARLEY_STAGE").unwrap_or_else(|| "local".to_owned());
+        if stage.is_empty()
+            || stage.len() > 32
+            || !stage.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(ConfigError::new("PARLEY_STAGE", "must be 1-32 of a-z, 0-9 and -"));
+        }
+        Ok(Self { url, stage })
     }
 }
 
@@ -43,7 +52,7 @@ pub async fn handle(
 }
 
 pub async fn run(state: &State) -> Result<Report, String> {
-    let applied = shared::platform::db::migrations::run(&state.url).await?;
+    let applied = shared::platform::db::migrations::run(&state.url, &state.stage).await?;
     tracing::info!(function = FUNCTION, count = applied.len(), applied = ?applied, "migrations applied");
     Ok(Report { applied })
 }

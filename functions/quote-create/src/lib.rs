@@ -46,7 +46,7 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
         errors.push(FieldError::new("product_id", "is not a product we sell (PROD_DELAY_60 or PROD_DELAY_120)"));
     }
     let flight =
-        quotes::validate_flight(&body.flight, now.date_naive(), &state.rules).map_err(|e| errors.extend(e)).ok();
+        quotes::validate_flight(&body.flight, state.rules.today(now), &state.rules).map_err(|e| errors.extend(e)).ok();
     let (Some(product), Some(flight)) = (product, flight) else { return Err(ApiError::validation(errors)) };
     let quote = quotes::create(&tx, &caller, &product, &flight, &state.rules, now).await?;
     tx.commit().await?;

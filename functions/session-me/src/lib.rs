@@ -24,7 +24,7 @@ impl State {
     }
 
     pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
-        Ok(Self { identity: Identity::from_env(src)? })
+        Ok(Self { identity: shared::platform::state::identity_from_env(src)? })
     }
 }
 

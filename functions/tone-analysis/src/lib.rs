@@ -17,6 +17,8 @@ use shared::{ApiError, FieldError};
 pub const FUNCTION: &str = "tone-analysis";
 pub const MAX_CHARS: usize = 4000;
 pub const DEFAULT_LIMIT: Limit = Limit::per_minute(100);
+/// Per source address, for anonymous callers (`PARLEY_ANONYMOUS_ADDRESS_RATE_LIMIT`).
+pub const DEFAULT_ADDRESS_LIMIT: Limit = Limit::per_minute(60);
 
 #[derive(Clone)]
 pub struct State {
@@ -24,6 +26,7 @@ pub struct State {
     tone: ToneService,
     limiter: RateLimiter,
     limits: CallerLimits,
+    address_limit: Limit,
 }
 
 impl State {
@@ -34,15 +37,17 @@ impl State {
     /// Reads the identity settings, `PARLEY_TABLE_NAME`, `PARLEY_TONE_RATE_LIMIT`
     /// (`<max>/<seconds>s`, default 100/60s) and the Claude settings (see `shared::tone::claude`).
     pub async fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
-        let identity = Identity::from_env(src)?;
+        let identity = shared::platform::state::identity_from_env(src)?;
         let table = config::required(src, "PARLEY_TABLE_NAME")?;
         let limit = Limit::from_env(src, "PARLEY_TONE_RATE_LIMIT", DEFAULT_LIMIT)?;
+        let address_limit = Limit::from_env(src, "PARLEY_ANONYMOUS_ADDRESS_RATE_LIMIT", DEFAULT_ADDRESS_LIMIT)?;
         let aws = shared::platform::aws::load().await;
         Ok(Self {
             identity,
             tone: ToneService::from_env(src, &aws)?,
             limiter: RateLimiter::new(shared::platform::aws::dynamodb(&aws), table, FailMode::Open),
             limits: CallerLimits { anonymous: limit, user: limit },
+            address_limit,
         })
     }
 }
@@ -69,7 +74,9 @@ pub async fn handle(state: &State, req: Request) -> Response {
 async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
     let caller = state.identity.caller(req).await?.require_any()?;
     let body: Body = http::json_body(req)?;
-    let chars = body.text.trim().chars().count();
+    // What is measured is what is analysed (and paid for, with Claude): the trimmed text.
+    let text = body.text.trim();
+    let chars = text.chars().count();
     if chars == 0 || chars > MAX_CHARS {
         return Err(ApiError::validation(vec![FieldError::new(
             "text",
@@ -77,7 +84,10 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
         )]));
     }
     state.limiter.enforce(FUNCTION, &caller, &state.limits).await?;
-    let result = state.tone.analyze(&body.text).await;
+    if caller.user_id.is_none() {
+        state.limiter.enforce_address(FUNCTION, http::source_ip(req).as_deref(), state.address_limit).await?;
+    }
+    let result = state.tone.analyze(text, http::deadline(req)).await;
     let a = result.analysis;
     http::json(
         StatusCode::OK,

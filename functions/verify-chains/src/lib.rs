@@ -11,6 +11,11 @@
 //! however long a thread is and a timeout loses at most one conversation's work. Safe to
 //! run twice at once: each run only adds verification rows. `{"full": true}` (top level or
 //! in `detail`) re-verifies every conversation, changed or not.
+//!
+//! Every run also checks what earlier runs verified: each recorded valid head (count,
+//! hash) must still be the hash of the message at `count - 1`. A chain that still links
+//! up (a message changed and every later hash recomputed — a consistent rewrite) fails
+//! this check at the earliest recorded head it no longer contains.
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -138,8 +143,28 @@ async fn verify_one(state: &State, conversation_id: Uuid, report: &mut Report) -
     // concurrent append without a serialization failure.
     let snapshot = state.db.begin_service_snapshot().await?;
     let verified = chat::verify(&snapshot, conversation_id).await?;
+    // In the same snapshot: the earliest earlier-verified head the chain no longer holds.
+    let rewritten = snapshot
+        .query_opt(
+            "SELECT v.head_count FROM chain_verifications v \
+             LEFT JOIN conversation_messages m \
+               ON m.conversation_id = v.conversation_id AND m.chain_index = v.head_count - 1 \
+             WHERE v.conversation_id = $1 AND v.valid AND v.head_count > 0 \
+               AND m.message_hash IS DISTINCT FROM v.head_hash \
+             ORDER BY v.head_count LIMIT 1",
+            &[(&conversation_id, Type::UUID)],
+        )
+        .await?
+        .map(|r| r.get::<_, i32>(0));
     snapshot.commit().await?;
-    let Some((v, head)) = verified else { return Ok(()) }; // deleted since the batch was read
+    let Some((mut v, head)) = verified else { return Ok(()) }; // deleted since the batch was read
+    if let (true, Some(count)) = (v.valid, rewritten) {
+        // The links hold, yet a head verified before is gone: the chain was rewritten at
+        // or before that head's last message.
+        v.valid = false;
+        v.first_invalid_index = Some((count - 1) as u64);
+        v.reason = Some(format!("the head verified at index {} is no longer in the chain (rewritten)", count - 1));
+    }
     let (head_count, head_hash) = (head.count, head.hash);
     let tx = state.db.begin_service().await?;
     let first_invalid = v.first_invalid_index.map(|i| i as i32);

@@ -78,7 +78,7 @@ pub async fn reply(
     rules: &QuoteRules,
     now: DateTime<Utc>,
 ) -> Result<Reply, ApiError> {
-    let flight = match plan(text, now.date_naive(), rules) {
+    let flight = match plan(text, rules.today(now), rules) {
         Plan::Ask(question) => return Ok(Reply { content: question, ui_elements: json!([]) }),
         Plan::Quote(flight) => flight,
     };
@@ -133,7 +133,7 @@ mod tests {
     use std::time::Duration;
 
     fn rules() -> QuoteRules {
-        QuoteRules { ttl: Duration::from_secs(1800), horizon_days: 330 }
+        QuoteRules { ttl: Duration::from_secs(1800), horizon_days: 330, today_override: None }
     }
 
     fn today() -> NaiveDate {
@@ -172,6 +172,19 @@ mod tests {
     fn a_date_beyond_the_horizon_is_explained() {
         let short = QuoteRules { horizon_days: 10, ..rules() };
         assert!(matches!(plan("BA117 on 24 Dec", today(), &short), Plan::Ask(q) if q.contains("within 10 days")));
+    }
+
+    #[test]
+    fn a_flight_named_with_a_contradicting_route_is_not_quoted() {
+        // GIVEN BA117 (LHR→JFK) named with a cheaper route; WHEN planned; THEN no quote
+        let plan = plan("BA117 from LHR to CDG on 24 Dec", today(), &rules());
+        assert!(matches!(&plan, Plan::Ask(q) if q.contains("BA117 flies to JFK")), "{plan:?}");
+    }
+
+    #[test]
+    fn a_flight_missing_from_the_timetable_is_not_quoted() {
+        let plan = plan("BA1402 from LHR to DUB on 24 Dec", today(), &rules());
+        assert!(matches!(&plan, Plan::Ask(q) if q.contains("not a flight in our timetable")), "{plan:?}");
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub struct QuoteRules {
     pub ttl: Duration,
     /// How far ahead a departure may be.
     pub horizon_days: i64,
+    /// The calendar day treated as today instead of the clock's (`PARLEY_TODAY`), so the
+    /// date-dependent paths can be exercised as on any day of the year. Tests and local
+    /// runs only: refused when `PARLEY_STAGE` is `prod`.
+    pub today_override: Option<NaiveDate>,
 }
 
 impl QuoteRules {
@@ -40,7 +44,22 @@ impl QuoteRules {
         if !(1..=366).contains(&horizon_days) {
             return Err(ConfigError::new("PARLEY_QUOTE_HORIZON_DAYS", "must be from 1 to 366"));
         }
-        Ok(Self { ttl: Duration::from_secs(ttl * 60), horizon_days })
+        let today_override = match config::optional(src, "PARLEY_TODAY") {
+            None => None,
+            Some(_) if config::optional(src, "PARLEY_STAGE").as_deref() == Some("prod") => {
+                return Err(ConfigError::new("PARLEY_TODAY", "must not be set when PARLEY_STAGE is prod"));
+            }
+            Some(day) => Some(
+                day.parse::<NaiveDate>()
+                    .map_err(|_| ConfigError::new("PARLEY_TODAY", "must be a date like 2026-12-26"))?,
+            ),
+        };
+        Ok(Self { ttl: Duration::from_secs(ttl * 60), horizon_days, today_override })
+    }
+
+    /// The day quotes are made on: `PARLEY_TODAY` when set, else the UTC date of `now`.
+    pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
+        self.today_override.unwrap_or_else(|| now.date_naive())
     }
 }
 
@@ -89,6 +108,23 @@ pub fn validate_flight(body: &FlightBody, today: NaiveDate, rules: &QuoteRules) 
     let destination = airport("flight.destination", &body.destination);
     if origin.is_some() && origin == destination {
         errors.push(FieldError::new("flight.destination", "must differ from the origin"));
+    }
+    // The price depends on the route and the cover pays on the flight number, so the route
+    // is the timetable's, never the client's: a flight we do not know is refused (we could
+    // not tell its distance), and a route that contradicts the timetable is an error on the
+    // field that contradicts it (docs/pricing.md, "Which route is priced").
+    if let Some(n) = &number {
+        match flights::route_of(n) {
+            None => errors.push(FieldError::new("flight.number", format!("{n} is not a flight in our timetable"))),
+            Some((o, d)) => {
+                if origin.as_deref().is_some_and(|origin| origin != o) {
+                    errors.push(FieldError::new("flight.origin", format!("{n} departs from {o}")));
+                }
+                if destination.as_deref().is_some_and(|destination| destination != d) {
+                    errors.push(FieldError::new("flight.destination", format!("{n} flies to {d}")));
+                }
+            }
+        }
     }
     let date = match NaiveDate::parse_from_str(body.departure_date.trim(), "%Y-%m-%d") {
         Err(_) => {
@@ -180,7 +216,7 @@ pub async fn create(
     let trip = Trip {
         distance_km: airports::distance_km(from, to),
         departure: flight.departure_date,
-        quoted_on: now.date_naive(),
+        quoted_on: rules.today(now),
     };
     let price = pricing::price(product, &trip).map_err(|e| ApiError::internal().with_source(e))?;
     let now = now.trunc_subsecs(6);
@@ -221,4 +257,80 @@ pub async fn create(
         currency: product.currency.clone(),
         expires_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn parley_today_replaces_the_clocks_day_and_nothing_else() {
+        // GIVEN PARLEY_TODAY
+        let rules = QuoteRules::from_env(&env(&[("PARLEY_TODAY", "2028-02-29")])).unwrap();
+        // THEN it is today whatever the clock says; without it the clock decides
+        let now = Utc::now();
+        assert_eq!(rules.today(now), NaiveDate::from_ymd_opt(2028, 2, 29).unwrap());
+        assert_eq!(QuoteRules::from_env(&env(&[])).unwrap().today(now), now.date_naive());
+    }
+
+    #[test]
+    fn parley_today_is_refused_in_production_and_named_when_malformed() {
+        let prod = QuoteRules::from_env(&env(&[("PARLEY_TODAY", "2026-12-26"), ("PARLEY_STAGE", "prod")]));
+        assert!(prod.unwrap_err().to_string().contains("PARLEY_TODAY"));
+        let bad = QuoteRules::from_env(&env(&[("PARLEY_TODAY", "26/12/2026")]));
+        assert!(bad.unwrap_err().to_string().contains("PARLEY_TODAY"));
+    }
+
+    fn rules() -> QuoteRules {
+        QuoteRules { ttl: Duration::from_secs(1800), horizon_days: 330, today_override: None }
+    }
+
+    fn body(number: &str, origin: &str, destination: &str) -> FlightBody {
+        FlightBody {
+            number: number.into(),
+            origin: origin.into(),
+            destination: destination.into(),
+            departure_date: "2026-12-24".into(),
+        }
+    }
+
+    fn fields(result: Result<Flight, Vec<FieldError>>) -> Vec<String> {
+        result.expect_err("should be refused").into_iter().map(|e| e.field).collect()
+    }
+
+    const TODAY: &str = "2026-11-22";
+
+    #[test]
+    fn a_known_flight_on_its_timetable_route_is_accepted() {
+        // GIVEN BA117, scheduled LHR→JFK; WHEN it is quoted on that route; THEN it validates
+        let f = validate_flight(&body("BA117", "LHR", "JFK"), TODAY.parse().unwrap(), &rules()).unwrap();
+        assert_eq!((f.origin.as_str(), f.destination.as_str()), ("LHR", "JFK"));
+    }
+
+    #[test]
+    fn a_known_flight_on_a_cheaper_route_names_the_contradicting_field() {
+        // GIVEN BA117 (LHR→JFK, long haul); WHEN a client names LHR→CDG (short haul, cheaper)
+        // THEN the destination is refused, not priced
+        let today = TODAY.parse().unwrap();
+        assert_eq!(fields(validate_flight(&body("BA117", "LHR", "CDG"), today, &rules())), ["flight.destination"]);
+        assert_eq!(fields(validate_flight(&body("BA117", "CDG", "JFK"), today, &rules())), ["flight.origin"]);
+        assert_eq!(
+            fields(validate_flight(&body("BA117", "JFK", "LHR"), today, &rules())),
+            ["flight.origin", "flight.destination"]
+        );
+    }
+
+    #[test]
+    fn a_flight_missing_from_the_timetable_is_refused() {
+        // GIVEN a well-formed flight number the timetable does not list
+        // WHEN it is quoted on any route; THEN the number is refused (docs/pricing.md)
+        let today = TODAY.parse().unwrap();
+        assert_eq!(fields(validate_flight(&body("BA1402", "LHR", "DUB"), today, &rules())), ["flight.number"]);
+    }
 }

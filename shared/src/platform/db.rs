@@ -27,6 +27,9 @@ use crate::platform::config::{self, ConfigError, Source};
 use crate::platform::error::ApiError;
 use crate::platform::identity::Caller;
 
+/// SQLSTATE of app_require_live_session (migrations/V5): the anonymous session was claimed.
+const CLAIMED_SESSION: &str = "PA401";
+
 /// How long one statement may run before PostgreSQL cancels it.
 const STATEMENT_TIMEOUT_MS: u32 = 5_000;
 
@@ -40,6 +43,8 @@ pub struct Database {
 pub enum DbError {
     Unavailable(String),
     Query(tokio_postgres::Error),
+    /// The anonymous caller's session was claimed (app_require_live_session refused it).
+    SessionClaimed,
 }
 
 impl From<tokio_postgres::Error> for DbError {
@@ -54,6 +59,7 @@ impl std::fmt::Display for DbError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DbError::Unavailable(why) => write!(f, "database unavailable: {why}"),
+            DbError::SessionClaimed => write!(f, "the anonymous session was claimed"),
             DbError::Query(e) => match e.as_db_error() {
                 Some(db) => write!(f, "database error {}: {}", db.code().code(), db.message()),
                 None => write!(f, "database connection error: {e}"),
@@ -72,7 +78,7 @@ impl DbError {
                 Some(db) if db.code() == &SqlState::UNIQUE_VIOLATION => db.constraint(),
                 _ => None,
             },
-            DbError::Unavailable(_) => None,
+            DbError::Unavailable(_) | DbError::SessionClaimed => None,
         }
     }
 }
@@ -80,6 +86,9 @@ impl DbError {
 impl From<DbError> for ApiError {
     fn from(err: DbError) -> Self {
         match &err {
+            DbError::SessionClaimed => {
+                ApiError::unauthorized("this anonymous session was claimed: sign in as its user instead")
+            }
             // The server answered with an SQL error: our bug or a constraint we did not map.
             DbError::Query(e) if e.as_db_error().is_some() => match e.code() {
                 Some(c)
@@ -181,11 +190,12 @@ impl Database {
                 Err(unavailable_or_query(e))
             }
         }
+        .map_err(refine)
     }
 
     async fn begin_with(&self, sql: &str) -> Result<Tx, DbError> {
         let conn = self.connection().await?;
-        Ok(Tx { conn: Some(conn), begin: Mutex::new(Some(sql.to_owned())) })
+        Ok(Tx { conn: Some(conn), begin: Mutex::new(Some(sql.to_owned())), begun: tokio::sync::watch::channel(None).0 })
     }
 
     /// `SELECT 1` on a pooled connection (health checks).
@@ -193,6 +203,28 @@ impl Database {
         let conn = self.connection().await?;
         conn.batch_execute("SELECT 1").await?;
         Ok(())
+    }
+}
+
+/// The user directory is the `users` table, through `user_id_for` (migrations/V5): one
+/// statement, no caller context, pipelined with BEGIN and COMMIT in one round trip.
+impl crate::platform::identity::UserDirectory for Database {
+    fn user_id<'a>(
+        &'a self,
+        issuer: &'a str,
+        subject: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<uuid::Uuid, ApiError>> + Send + 'a>> {
+        Box::pin(async move {
+            let fresh = uuid::Uuid::now_v7();
+            let rows = self
+                .one_shot(
+                    &Caller::default(),
+                    "SELECT user_id_for($1, $2, $3)",
+                    &[(&issuer, Type::TEXT), (&subject, Type::TEXT), (&fresh, Type::UUID)],
+                )
+                .await?;
+            rows.first().map(|r| r.get(0)).ok_or_else(ApiError::internal)
+        })
     }
 }
 
@@ -206,6 +238,10 @@ pub struct Tx {
     conn: Option<Object>,
     /// The `BEGIN …` batch until the first statement carries it.
     begin: Mutex<Option<String>>,
+    /// Whether the `BEGIN …` batch refused a claimed session, once it has answered.
+    /// Statements pipelined behind it fail with "transaction aborted"; they wait for this
+    /// to report the real reason, whichever of them the caller's `try_join!` sees first.
+    begun: tokio::sync::watch::Sender<Option<bool>>,
 }
 
 impl Tx {
@@ -217,10 +253,20 @@ impl Tx {
     async fn run<T>(&self, statement: impl Future<Output = Result<T, tokio_postgres::Error>>) -> Result<T, DbError> {
         let begin = self.begin.lock().expect("never poisoned: no panics while held").take();
         match begin {
-            None => Ok(statement.await?),
+            None => match statement.await {
+                Ok(v) => Ok(v),
+                Err(e) if e.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION) => {
+                    let mut begun = self.begun.subscribe();
+                    let claimed = begun.wait_for(Option::is_some).await.map(|v| *v == Some(true)).unwrap_or(false);
+                    Err(if claimed { DbError::SessionClaimed } else { DbError::Query(e) })
+                }
+                Err(e) => Err(DbError::Query(e)),
+            },
             Some(sql) => {
                 let (opened, result) = tokio::join!(self.client().batch_execute(&sql), statement);
-                opened.map_err(unavailable_or_query)?;
+                let opened = opened.map_err(|e| refine(unavailable_or_query(e)));
+                self.begun.send_replace(Some(matches!(opened, Err(DbError::SessionClaimed))));
+                opened?;
                 Ok(result?)
             }
         }
@@ -305,6 +351,14 @@ impl Drop for Tx {
     }
 }
 
+/// Names the refusals the database signals with our own SQLSTATEs.
+fn refine(e: DbError) -> DbError {
+    match &e {
+        DbError::Query(q) if q.code().map(SqlState::code) == Some(CLAIMED_SESSION) => DbError::SessionClaimed,
+        _ => e,
+    }
+}
+
 fn unavailable_or_query(e: tokio_postgres::Error) -> DbError {
     if e.as_db_error().is_some() { DbError::Query(e) } else { DbError::Unavailable(e.to_string()) }
 }
@@ -322,8 +376,16 @@ fn begin_sql(caller: Option<&Caller>, snapshot: bool) -> String {
         Some(c) => {
             let user = c.user_id.map(|u| u.to_string()).unwrap_or_default();
             let anon = c.anonymous_session_id.map(|u| u.to_string()).unwrap_or_default();
+            // An anonymous-only caller whose session was claimed is refused here, in the
+            // round trip that opens the transaction, at the cost of one primary-key lookup
+            // (migrations/V5, app_require_live_session; SQLSTATE PA401 becomes a 401).
+            let live = if c.user_id.is_none() && c.anonymous_session_id.is_some() {
+                ", app_require_live_session()"
+            } else {
+                ""
+            };
             format!(
-                "{timeout}, set_config('app.user_id', '{user}', true), set_config('app.anonymous_session_id', '{anon}', true)"
+                "{timeout}, set_config('app.user_id', '{user}', true), set_config('app.anonymous_session_id', '{anon}', true){live}"
             )
         }
     }
@@ -343,9 +405,11 @@ fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
 pub mod migrations {
     refinery::embed_migrations!("../migrations");
 
-    /// Applies every pending migration over a direct connection as the schema owner and
-    /// returns the names applied. Safe to run concurrently: refinery takes a lock.
-    pub async fn run(url: &str) -> Result<Vec<String>, String> {
+    /// Applies every pending migration over a direct connection as the schema owner,
+    /// labels the database with the deployment's `stage` (the ledger refuses the faucet
+    /// where it is `prod`; migrations/V5) and returns the names applied. Safe to run
+    /// concurrently: refinery takes a lock.
+    pub async fn run(url: &str, stage: &str) -> Result<Vec<String>, String> {
         let mut pg: tokio_postgres::Config =
             url.parse().map_err(|_| "the migration URL is not a valid postgres:// URL".to_owned())?;
         pg.connect_timeout(std::time::Duration::from_secs(5));
@@ -356,6 +420,10 @@ pub mod migrations {
             .run_async(&mut client)
             .await
             .map_err(|e| format!("migration failed: {e}"))?;
+        client
+            .execute("UPDATE deployment SET stage = $1", &[&stage])
+            .await
+            .map_err(|e| format!("cannot label the deployment's stage: {e}"))?;
         drop(client);
         let _ = driver.await;
         Ok(report.applied_migrations().iter().map(|m| m.to_string()).collect())

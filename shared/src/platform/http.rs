@@ -42,6 +42,35 @@ pub fn request_id(req: &Request) -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// How long an invocation may run when no Lambda context says (the local gateway and
+/// in-process calls): the template's `Timeout` (Globals, 10 s).
+pub const DEFAULT_INVOCATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// When this invocation will be killed: the Lambda context's deadline, else
+/// [`DEFAULT_INVOCATION_TIMEOUT`] from now. Work that must finish (or give up cleanly)
+/// before the function dies budgets against this, never against a fixed timeout.
+pub fn deadline(req: &Request) -> std::time::SystemTime {
+    match req.lambda_context_ref() {
+        Some(ctx) if ctx.deadline > 0 => ctx.deadline(),
+        _ => std::time::SystemTime::now() + DEFAULT_INVOCATION_TIMEOUT,
+    }
+}
+
+/// The time this invocation has left (zero when past its deadline).
+pub fn remaining(req: &Request) -> std::time::Duration {
+    deadline(req).duration_since(std::time::SystemTime::now()).unwrap_or_default()
+}
+
+/// The client's address as API Gateway saw the TCP connection
+/// (`requestContext.http.sourceIp`) — never a client-supplied header such as
+/// `X-Forwarded-For`, which anyone can set.
+pub fn source_ip(req: &Request) -> Option<String> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone().filter(|ip| !ip.is_empty()),
+        _ => None,
+    }
+}
+
 /// The route key (`GET /v1/chat/conversations/{id}/messages`) — a template, so logging it
 /// never leaks an id from the path.
 fn route_key(req: &Request) -> String {

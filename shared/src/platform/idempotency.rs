@@ -6,8 +6,12 @@
 //!   the condition (`attribute_not_exists(pk) OR expires_at < now OR (status = INPROGRESS
 //!   AND in_progress_until < now_ms)`) makes exactly one concurrent request the winner, and
 //!   `ReturnValuesOnConditionCheckFailure = ALL_OLD` tells the others what won;
+//! - the winner's claim lasts as long as its invocation can (the Lambda deadline, plus a
+//!   second of margin): a claim left behind by a crashed invocation frees the key as soon
+//!   as that invocation could no longer be running, not after a fixed timeout;
 //! - the winner's response (any status below 500) is stored as `COMPLETED` and later
-//!   requests with the same key and body get it back byte for byte, with
+//!   requests with the same key and body get it back byte for byte — status, body and
+//!   headers (all but `x-request-id`, which names each request) — with
 //!   `idempotent-replayed: true`;
 //! - the same key with a different body → 422; a duplicate that arrives while the first is
 //!   still running waits briefly for it, then gets its response, or 409 if it is still
@@ -38,8 +42,9 @@ const MAX_KEY_LEN: usize = 255;
 pub struct IdempotencyStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
-    /// How long a claim may stay INPROGRESS before another request may take it over.
-    in_progress_timeout: Duration,
+    /// Added to the invocation's deadline before a claim may be taken over (clock skew
+    /// between instances).
+    in_progress_margin: Duration,
     /// How long a completed response is replayed.
     ttl: Duration,
     /// How long a duplicate waits for an in-progress original.
@@ -57,7 +62,7 @@ impl IdempotencyStore {
         Self {
             client,
             table: table.into(),
-            in_progress_timeout: Duration::from_secs(30),
+            in_progress_margin: Duration::from_secs(1),
             ttl: Duration::from_secs(24 * 3600),
             wait_for_original: Duration::from_secs(3),
         }
@@ -73,11 +78,13 @@ impl IdempotencyStore {
         let Some(key) = idempotency_key(req)? else { return handler().await };
         let pk = format!("idem#{route}#{caller}#{}", hex::encode(Sha256::digest(key.as_bytes())));
         let body_hash = hex::encode(Sha256::digest(req.body().as_ref()));
+        let in_progress_until = crate::platform::http::deadline(req).duration_since(UNIX_EPOCH).unwrap_or_default()
+            + self.in_progress_margin;
 
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match self.claim(&pk, &body_hash).await? {
+            match self.claim(&pk, &body_hash, in_progress_until).await? {
                 Claim::Won => break,
                 Claim::Replay(resp) => return Ok(resp),
                 Claim::Retry if attempts < 3 => continue,
@@ -99,7 +106,7 @@ impl IdempotencyStore {
     }
 
     /// Tries to take the key; on losing, decides what the loser gets.
-    async fn claim(&self, pk: &str, body_hash: &str) -> Result<Claim, ApiError> {
+    async fn claim(&self, pk: &str, body_hash: &str, in_progress_until: Duration) -> Result<Claim, ApiError> {
         let now = now();
         let out = self
             .client
@@ -108,7 +115,7 @@ impl IdempotencyStore {
             .item("pk", s(pk))
             .item("status", s("INPROGRESS"))
             .item("body_hash", s(body_hash))
-            .item("in_progress_until", n((now + self.in_progress_timeout).as_millis()))
+            .item("in_progress_until", n(in_progress_until.as_millis()))
             .item("expires_at", n((now + self.ttl).as_secs()))
             .condition_expression(
                 "attribute_not_exists(pk) OR expires_at < :now OR (#status = :inprogress AND in_progress_until < :now_ms)",
@@ -176,16 +183,16 @@ impl IdempotencyStore {
             Body::Text(t) => t.clone(),
             _ => String::new(),
         };
-        let content_type = resp.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let headers = serde_json::to_string(&stored_headers(resp)).map_err(|e| e.to_string())?;
         self.client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(pk))
-            .update_expression("SET #status = :completed, resp_status = :st, resp_type = :ct, resp_body = :body")
+            .update_expression("SET #status = :completed, resp_status = :st, resp_headers = :h, resp_body = :body")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":completed", s("COMPLETED"))
             .expression_attribute_values(":st", n(resp.status().as_u16()))
-            .expression_attribute_values(":ct", s(content_type))
+            .expression_attribute_values(":h", s(&headers))
             .expression_attribute_values(":body", s(&body))
             .send()
             .await
@@ -216,12 +223,25 @@ fn replay(item: &HashMap<String, AttributeValue>) -> Result<Response, ApiError> 
     let status =
         get_n(item, "resp_status").and_then(|v| StatusCode::from_u16(v as u16).ok()).ok_or_else(ApiError::internal)?;
     let body = get_s(item, "resp_body").unwrap_or_default().to_owned();
-    let mut builder = http::Response::builder().status(status).header("idempotent-replayed", "true");
-    if let Some(ct) = get_s(item, "resp_type").filter(|c| !c.is_empty()) {
-        builder = builder.header(http::header::CONTENT_TYPE, ct);
+    let mut builder = http::Response::builder().status(status);
+    let headers: Vec<(String, String)> =
+        get_s(item, "resp_headers").and_then(|h| serde_json::from_str(h).ok()).unwrap_or_default();
+    for (name, value) in headers {
+        builder = builder.header(name, value);
     }
+    let builder = builder.header("idempotent-replayed", "true");
     let body = if body.is_empty() { Body::Empty } else { Body::Text(body) };
     builder.body(body).map_err(|e| ApiError::internal().with_source(e))
+}
+
+/// The headers a replay repeats: every one the handler set, except `x-request-id` (each
+/// request has its own) and any `idempotent-replayed` (the replay sets it).
+fn stored_headers(resp: &Response) -> Vec<(String, String)> {
+    resp.headers()
+        .iter()
+        .filter(|(name, _)| *name != "x-request-id" && *name != "idempotent-replayed")
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .collect()
 }
 
 fn in_progress() -> ApiError {
@@ -264,6 +284,33 @@ mod tests {
             b = b.header(HEADER, k);
         }
         b.body(Body::Empty).unwrap()
+    }
+
+    #[test]
+    fn a_replay_repeats_every_header_but_the_request_id() {
+        // GIVEN a completed response with a Location and a cache header
+        let resp = http::Response::builder()
+            .status(201)
+            .header("content-type", "application/json")
+            .header("location", "/v1/cart/items/1")
+            .header("cache-control", "no-store")
+            .header("x-request-id", "req-1")
+            .body(Body::Text("{}".into()))
+            .unwrap();
+        let item: HashMap<String, AttributeValue> = [
+            ("resp_status".to_owned(), n(201)),
+            ("resp_body".to_owned(), s("{}")),
+            ("resp_headers".to_owned(), s(&serde_json::to_string(&stored_headers(&resp)).unwrap())),
+        ]
+        .into();
+        // WHEN it is replayed
+        let replayed = replay(&item).unwrap();
+        // THEN the headers come back, the old request id does not, and it says it is a replay
+        assert_eq!(replayed.headers()["location"], "/v1/cart/items/1");
+        assert_eq!(replayed.headers()["cache-control"], "no-store");
+        assert_eq!(replayed.headers()["content-type"], "application/json");
+        assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+        assert!(replayed.headers().get("x-request-id").is_none());
     }
 
     #[test]

@@ -158,6 +158,22 @@ impl RateLimiter {
     }
 }
 
+impl RateLimiter {
+    /// 429 when the source address (`requestContext.http.sourceIp`, from
+    /// [`crate::platform::http::source_ip`]; never a client header) is over `limit` on
+    /// `route`. Counts every caller it is given; the routes call it for anonymous callers,
+    /// whose fresh sessions are free to mint, so a per-session limit alone bounds nothing.
+    /// A request without a source address (in-process calls; API Gateway always sets it)
+    /// is not counted.
+    pub async fn enforce_address(&self, route: &str, source_ip: Option<&str>, limit: Limit) -> Result<(), ApiError> {
+        let Some(ip) = source_ip else { return Ok(()) };
+        match self.check(route, &format!("addr:{ip}"), limit).await? {
+            Decision::Allowed { .. } | Decision::Unchecked => Ok(()),
+            Decision::Limited { retry_after } => Err(too_many(limit, retry_after)),
+        }
+    }
+}
+
 fn too_many(limit: Limit, retry_after: Duration) -> ApiError {
     let secs = retry_after.as_secs().max(1);
     ApiError::new(

@@ -14,12 +14,26 @@ pub struct ApiState {
     pub identity: Identity,
 }
 
+/// The identity verifier for a function without a pool of its own: with the user
+/// directory when `PARLEY_DATABASE_URL` is set (connected lazily, on first use), so
+/// subjects that are not UUIDs can be mapped; without it, only UUID subjects pass.
+pub fn identity_from_env(src: &impl Source) -> Result<Identity, ConfigError> {
+    let identity = Identity::from_env(src)?;
+    match crate::platform::config::optional(src, "PARLEY_DATABASE_URL") {
+        Some(_) => Ok(identity.with_directory(Database::from_env(src, "PARLEY_DATABASE_URL")?)),
+        None => Ok(identity),
+    }
+}
+
 impl ApiState {
     pub async fn from_env() -> Result<Self, ConfigError> {
         Self::from_source(&ProcessEnv)
     }
 
     pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
-        Ok(Self { db: Database::from_env(src, "PARLEY_DATABASE_URL")?, identity: Identity::from_env(src)? })
+        let db = Database::from_env(src, "PARLEY_DATABASE_URL")?;
+        // The user directory shares this pool rather than opening one of its own.
+        let identity = Identity::from_env(src)?.with_directory(db.clone());
+        Ok(Self { db, identity })
     }
 }

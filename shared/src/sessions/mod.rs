@@ -30,15 +30,13 @@ pub struct Claim {
 /// Moves what `session_id` owns to `user_id`. The transaction must carry both ids as its
 /// RLS context (the caller presented both credentials).
 pub async fn claim(tx: &Tx, session_id: Uuid, user_id: Uuid) -> Result<Claim, ApiError> {
-    let session = tx
-        .query_opt(
-            "SELECT claimed_by_user_id FROM anonymous_sessions WHERE id = $1 FOR UPDATE",
-            &[(&session_id, Type::UUID)],
-        )
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such anonymous session (it may have expired)"))?;
-    match session.get::<_, Option<Uuid>>(0) {
-        Some(owner) if owner == user_id => {
+    // The lock and the session's own update happen in claim_anonymous_session
+    // (migrations/V5): the API role has no UPDATE on anonymous_sessions of its own.
+    let outcome: String =
+        tx.query_one("SELECT claim_anonymous_session($1)", &[(&session_id, Type::UUID)]).await?.get(0);
+    match outcome.as_str() {
+        "claimed" => {}
+        "already_yours" => {
             return Ok(Claim {
                 session_id,
                 user_id,
@@ -49,13 +47,12 @@ pub async fn claim(tx: &Tx, session_id: Uuid, user_id: Uuid) -> Result<Claim, Ap
                 cart_items_merged: 0,
             });
         }
-        Some(_) => return Err(ApiError::conflict("this anonymous session was already claimed by another user")),
-        None => {}
+        "taken" => return Err(ApiError::conflict("this anonymous session was already claimed by another user")),
+        _ => return Err(ApiError::not_found("no such anonymous session (it may have expired)")),
     }
     let ids = [(&session_id as &(dyn ToSql + Sync), Type::UUID), (&user_id, Type::UUID)];
     // Pipelined, and executed in this order: merge duplicates before moving the rest.
-    let (_, conversations_moved, cart_items_merged, quotes_moved, cart_items_moved) = tokio::try_join!(
-        tx.execute("UPDATE anonymous_sessions SET claimed_by_user_id = $2, claimed_at = now() WHERE id = $1", &ids),
+    let (conversations_moved, cart_items_merged, quotes_moved, cart_items_moved) = tokio::try_join!(
         tx.execute(
             "UPDATE conversations SET owner_user_id = $2 WHERE owner_anonymous_session_id = $1 AND owner_user_id IS NULL",
             &ids,

@@ -33,15 +33,29 @@ pub fn redact(text: &str) -> String {
     let text = SSN.replace_all(&text, "[national-id]");
     let text = NINO.replace_all(&text, "[national-id]");
     let text = CARD.replace_all(&text, |c: &regex::Captures<'_>| {
-        let digits: String = c[0].chars().filter(char::is_ascii_digit).collect();
+        let digits: String = c[0].chars().filter_map(decimal_value).collect();
         if luhn(&digits) { "[card]".to_owned() } else { "[number]".to_owned() }
     });
     let text = ADDRESS.replace_all(&text, "[address]");
     let text = PHONE.replace_all(&text, |c: &regex::Captures<'_>| {
         // Seven or more digits: a phone number; shorter runs (times, amounts) stay.
-        if c[0].chars().filter(char::is_ascii_digit).count() >= 7 { "[phone]".to_owned() } else { c[0].to_owned() }
+        // `\d` matches every Unicode decimal digit (Arabic-Indic, Devanagari, full-width…),
+        // so the count must too, or "٠٧٧٠٠ ٩٠٠١٢٣" would pass as a short number.
+        if c[0].chars().filter(|c| c.is_numeric()).count() >= 7 { "[phone]".to_owned() } else { c[0].to_owned() }
     });
     text.into_owned()
+}
+
+/// The ASCII digit of a decimal digit in any script (Unicode `Nd` digits come in runs of
+/// ten from a zero); `None` for anything else. Scripts not listed count as digits for
+/// redaction (`is_numeric`) but cannot pass the Luhn check, so they become `[number]`.
+fn decimal_value(c: char) -> Option<char> {
+    const ZEROS: &[u32] = &[
+        0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66, 0xE50, 0xED0, 0xF20,
+        0x1040, 0x17E0, 0x1810, 0xFF10,
+    ];
+    let code = u32::from(c);
+    ZEROS.iter().find(|z| (**z..**z + 10).contains(&code)).and_then(|z| char::from_digit(code - z, 10))
 }
 
 fn luhn(digits: &str) -> bool {
@@ -74,6 +88,20 @@ mod tests {
             ("ring 020 7946 0958", "ring [phone]"),
             ("text 555.867.5309!", "text [phone]!"),
         ] {
+            assert_eq!(redact(input), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn phone_numbers_in_non_ascii_digits_are_redacted() {
+        // GIVEN the same number in Arabic-Indic, Devanagari and full-width digits
+        for (input, expected) in [
+            ("call ٠٧٧٠٠ ٩٠٠١٢٣ today", "call [phone] today"),
+            ("call ०७७०० ९००१२३ today", "call [phone] today"),
+            ("call ０７７００ ９００１２３ today", "call [phone] today"),
+            ("card ４１１１ １１１１ １１１１ １１１１", "card [card]"),
+        ] {
+            // WHEN redacted; THEN nothing of it is left
             assert_eq!(redact(input), expected, "{input}");
         }
     }

@@ -7,8 +7,18 @@
 //! the local analyzer answers until the month turns; a failing Claude trips a circuit
 //! breaker shared through DynamoDB, after which no calls are made until its cool-down
 //! passes; each Claude call logs and emits its tokens and estimated cost.
+//!
+//! Two more, from issue 13:
+//! - **One deadline.** The whole provider call (every attempt and retry wait; each attempt
+//!   is still bounded by `PARLEY_ANTHROPIC_TIMEOUT_MS`) must end by the invocation's
+//!   deadline less `RESERVE`; running out counts as a breaker failure, and the local
+//!   analyzer answers within the invocation.
+//! - **The stricter level decides.** The local analyzer always runs; when Claude answers a
+//!   lower level than the local analyzer (text that tells the model to say "low", say), the
+//!   local analysis is the answer. An answer that breaks the schema is a bad answer to this
+//!   input, not an outage: it falls back without counting against the shared breaker.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{Datelike, Utc};
@@ -18,7 +28,13 @@ use crate::platform::breaker::{Admission, BreakerSettings, CircuitBreaker};
 use crate::platform::config::{self, ConfigError, Source};
 use crate::tone::analysis::{Analysis, ConflictLevel};
 use crate::tone::analyzer;
-use crate::tone::claude::{ClaudeClient, ClaudeSettings, Usage};
+use crate::tone::claude::{ClaudeClient, ClaudeError, ClaudeSettings, Usage};
+
+/// Time kept back from the invocation's deadline for the work after the tone check
+/// (chat's transaction, the response).
+pub const RESERVE: Duration = Duration::from_millis(1500);
+/// Below this much time, Claude is not asked at all.
+const MIN_PROVIDER_TIME: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -84,27 +100,57 @@ impl ToneService {
         })
     }
 
-    pub async fn analyze(&self, text: &str) -> ToneResult {
-        let local = || ToneResult { analysis: analyzer::analyze(text), provider: Provider::Local };
-        let Some(remote) = &self.remote else { return local() };
+    /// Whether Claude may be asked (a key is configured).
+    pub fn uses_claude(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// Analyses `text`, finishing before `deadline` (the invocation's,
+    /// [`crate::platform::http::deadline`]) less [`RESERVE`].
+    pub async fn analyze(&self, text: &str, deadline: SystemTime) -> ToneResult {
+        let local = ToneResult { analysis: analyzer::analyze(text), provider: Provider::Local };
+        let Some(remote) = &self.remote else { return local };
+        let left = deadline.duration_since(SystemTime::now()).unwrap_or_default().saturating_sub(RESERVE);
+        // PARLEY_ANTHROPIC_TIMEOUT_MS bounds each attempt; this bounds them all together.
+        let budget = left;
+        if budget < MIN_PROVIDER_TIME {
+            tracing::warn!(provider = "claude", left_ms = left.as_millis() as u64, "no time left for the provider");
+            return local;
+        }
         if remote.over_budget().await {
-            return local();
+            return local;
         }
         let admission = remote.breaker.admit().await;
         if admission == Admission::Open {
             tracing::info!(provider = "claude", "breaker open; the local analyzer answers");
-            return local();
+            return local;
         }
-        match remote.client.analyze(text).await {
-            Ok((analysis, usage)) => {
+        match tokio::time::timeout(budget, remote.client.analyze(text)).await {
+            Ok(Ok((analysis, usage))) => {
                 remote.breaker.record(admission, true).await;
                 remote.spend(usage).await;
-                ToneResult { analysis, provider: Provider::Claude }
+                let claude = ToneResult { analysis, provider: Provider::Claude };
+                if local.analysis.conflict_level > claude.analysis.conflict_level {
+                    tracing::info!(provider = "claude", "the local analyzer is stricter and decides");
+                    return local;
+                }
+                claude
             }
-            Err(e) => {
+            Ok(Err(ClaudeError::Invalid(why))) => {
+                // The provider answered; the answer is bad for this input. Not an outage.
+                remote.breaker.record(admission, true).await;
+                tracing::warn!(provider = "claude", error = %why, "off-schema answer; the local analyzer answers");
+                local
+            }
+            Ok(Err(e)) => {
                 remote.breaker.record(admission, false).await;
                 tracing::warn!(provider = "claude", error = %e, "tone provider failed; the local analyzer answers");
-                local()
+                local
+            }
+            Err(_) => {
+                remote.breaker.record(admission, false).await;
+                tracing::warn!(provider = "claude", budget_ms = budget.as_millis() as u64, "tone provider timed out");
+                local
             }
         }
     }

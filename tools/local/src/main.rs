@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use parley_local::{registry, router::Router, server::Gateway, template::Template};
+use parley_local::{cors::Cors, registry, router::Router, server::Gateway, template::Template};
 use shared::platform::config::{self, ProcessEnv};
 
 #[derive(Parser)]
@@ -40,6 +40,24 @@ enum Command {
     Migrate,
     /// Create the template's DynamoDB tables and KMS keys in the emulator; print their env.
     Provision,
+    /// A local Twilio (Verify and Messages) for TWILIO_*_BASE_URL; see src/twilio_stub.rs.
+    TwilioStub {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: SocketAddr,
+        /// Write the bound port here once listening.
+        #[arg(long)]
+        port_file: Option<PathBuf>,
+    },
+    /// Send an inbound SMS to the local gateway, signed as Twilio signs it
+    /// (PARLEY_URL, PARLEY_PUBLIC_URL, TWILIO_AUTH_TOKEN), and print the TwiML answer.
+    Sms {
+        /// The sender, in E.164 (a user's verified phone).
+        #[arg(long)]
+        from: String,
+        /// The message text.
+        body: String,
+    },
     /// Run a scheduled job (or migrate) once with an event file, e.g.
     /// `parley-local invoke verify-chains events/verify-chains/nightly.json`.
     /// Serve the local Stripe stub (tools/local/src/stripe_stub.rs) on loopback.
@@ -129,21 +147,31 @@ async fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::StripeStub { addr, port_file } => {
-            let listener =
-                tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-            let bound = listener.local_addr().map_err(|e| e.to_string())?;
-            if let Some(file) = port_file {
-                std::fs::write(&file, bound.port().to_string())
-                    .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-            }
-            eprintln!("parley-local: Stripe stub on http://{bound}");
+            let listener = listen_announced(addr, port_file, "Stripe stub").await?;
             tokio::select! {
                 () = parley_local::stripe_stub::serve(listener) => {}
                 () = shutdown_signal() => {}
             }
             Ok(())
         }
+        Command::TwilioStub { addr, port_file } => {
+            let sid = config::required(&ProcessEnv, "TWILIO_ACCOUNT_SID").map_err(|e| e.to_string())?;
+            let token = config::required(&ProcessEnv, "TWILIO_AUTH_TOKEN").map_err(|e| e.to_string())?;
+            let listener = listen_announced(addr, port_file, "Twilio stub").await?;
+            tokio::select! {
+                () = parley_local::twilio_stub::TwilioStub::new(&sid, &token).serve(listener) => {}
+                () = shutdown_signal() => {}
+            }
+            Ok(())
+        }
         Command::Stripe { command: StripeCommand::Pay { session } } => stripe_pay(&session).await,
+        Command::Sms { from, body } => {
+            let get = |name: &str| config::required(&ProcessEnv, name).map_err(|e| e.to_string());
+            let (url, public, token) = (get("PARLEY_URL")?, get("PARLEY_PUBLIC_URL")?, get("TWILIO_AUTH_TOKEN")?);
+            let answer = parley_local::inbound_sms(&url, &public, &token, &from, &body).await?;
+            println!("{answer}");
+            Ok(())
+        }
         Command::Provision => {
             let template = Template::load(&parley_local::template_path())?;
             let aws = shared::platform::aws::load().await;
@@ -161,13 +189,19 @@ async fn serve(addr: SocketAddr, port_file: Option<PathBuf>) -> Result<(), Strin
     let router = Router::from_template(&template);
     let handlers = registry::build_all(router.entries().iter().map(|e| e.function.as_str())).await?;
     let openapi = std::fs::read_to_string(path.with_file_name("openapi.yaml")).ok();
+    let cors_origins = config::optional(&ProcessEnv, parley_local::cors::ORIGINS_ENV);
+    let cors = Cors::from_template(&template, cors_origins.as_deref())?;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     if let Some(file) = port_file {
         std::fs::write(&file, bound.port().to_string()).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     }
-    eprintln!("parley-local: serving {} routes on http://{bound}", router.entries().len());
-    Gateway::new(router, handlers, openapi).serve(listener, shutdown_signal()).await;
+    eprintln!(
+        "parley-local: serving {} routes on http://{bound}{}",
+        router.entries().len(),
+        if cors.is_some() { "" } else { " (no CORS: PARLEY_CORS_ORIGINS and the template allow no origin)" }
+    );
+    Gateway::new(router, handlers, openapi, cors).serve(listener, shutdown_signal()).await;
     eprintln!("parley-local: stopped");
     Ok(())
 }
@@ -222,4 +256,20 @@ async fn stripe_pay(session: &str) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// Listens on `addr` for a local provider stub, writes the bound port to `port_file` (so a
+/// script can ask for port 0) and says where it listens.
+async fn listen_announced(
+    addr: SocketAddr,
+    port_file: Option<PathBuf>,
+    what: &str,
+) -> Result<tokio::net::TcpListener, String> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    if let Some(file) = port_file {
+        std::fs::write(&file, bound.port().to_string()).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    }
+    eprintln!("parley-local: {what} on http://{bound}");
+    Ok(listener)
 }

@@ -49,6 +49,10 @@ pub async fn build(name: &str) -> Option<Result<Handler, ConfigError>> {
         "orders-list" => host!(orders_list),
         "order-get" => host!(order_get),
         "stripe-webhook" => host!(stripe_webhook),
+        "phone-verification-start" => host!(phone_verification_start),
+        "phone-verification-check" => host!(phone_verification_check),
+        "twilio-status-webhook" => host!(twilio_status_webhook),
+        "twilio-inbound-webhook" => host!(twilio_inbound_webhook),
         _ => None,
     }
 }
@@ -94,10 +98,18 @@ pub async fn invoke(name: &str, payload: serde_json::Value) -> Result<serde_json
         "rewrap-wallet-keys" => once!(rewrap_wallet_keys),
         "retry-webhooks" => once!(retry_webhooks),
         "reconcile-stripe" => once!(reconcile_stripe),
+        "send-sms" => once!(send_sms),
         _ => Err(format!("{name} is not an event-driven function this binary hosts (see {JOB_FUNCTIONS:?})")),
     }
 }
 
 /// The event-driven functions [`invoke`] can run.
-pub const JOB_FUNCTIONS: &[&str] =
-    &["migrate", "verify-chains", "sweep-expired", "rewrap-wallet-keys", "retry-webhooks", "reconcile-stripe"];
+pub const JOB_FUNCTIONS: &[&str] = &[
+    "migrate",
+    "verify-chains",
+    "sweep-expired",
+    "rewrap-wallet-keys",
+    "retry-webhooks",
+    "reconcile-stripe",
+    "send-sms",
+];

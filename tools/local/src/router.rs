@@ -51,6 +51,20 @@ impl Router {
         &self.entries
     }
 
+    /// The methods the routes matching `path` serve, sorted; empty for an unknown path.
+    pub fn methods(&self, path: &str) -> Vec<&str> {
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let mut methods: Vec<&str> = self
+            .entries
+            .iter()
+            .filter(|e| matches(&e.segments, &parts).is_some())
+            .map(|e| e.route.method.as_str())
+            .collect();
+        methods.sort_unstable();
+        methods.dedup();
+        methods
+    }
+
     pub fn find(&self, method: &str, path: &str) -> Option<Match<'_>> {
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         self.entries.iter().find_map(|entry| {
@@ -133,6 +147,18 @@ mod tests {
         let r = router(&[("get", "GET", "/health")]);
         assert!(r.find("POST", "/health").is_none());
         assert!(r.find("GET", "/health").is_some());
+    }
+
+    #[test]
+    fn the_methods_of_a_path_are_those_of_every_route_matching_it() {
+        let r = router(&[
+            ("get", "GET", "/v1/items/{id}"),
+            ("del", "DELETE", "/v1/items/{id}"),
+            ("me", "GET", "/v1/items/me"),
+        ]);
+        assert_eq!(r.methods("/v1/items/42"), vec!["DELETE", "GET"]);
+        assert_eq!(r.methods("/v1/items/me"), vec!["DELETE", "GET"]);
+        assert!(r.methods("/v1/nothing").is_empty());
     }
 
     #[test]

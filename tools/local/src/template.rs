@@ -50,6 +50,11 @@ pub struct Template {
     pub tables: Vec<Table>,
     /// Logical ids of `AWS::KMS::Key` resources.
     pub kms_keys: Vec<String>,
+    /// The `CorsConfiguration` of the `AWS::Serverless::HttpApi`, as written (read by
+    /// [`crate::cors`]).
+    pub http_api_cors: Option<Value>,
+    /// Parameter name → its `Default`, as text (a `CommaDelimitedList` stays comma-separated).
+    pub parameter_defaults: BTreeMap<String, String>,
 }
 
 /// The stage name substituted into `${Stage}` locally.
@@ -64,7 +69,26 @@ impl Template {
     pub fn parse(text: &str) -> Result<Self, String> {
         let doc: Value = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
         let resources = doc.get("Resources").and_then(Value::as_mapping).ok_or("no Resources")?;
-        let mut template = Template { functions: Vec::new(), tables: Vec::new(), kms_keys: Vec::new() };
+        let mut template = Template {
+            functions: Vec::new(),
+            tables: Vec::new(),
+            kms_keys: Vec::new(),
+            http_api_cors: None,
+            parameter_defaults: BTreeMap::new(),
+        };
+        if let Some(params) = doc.get("Parameters").and_then(Value::as_mapping) {
+            for (name, param) in params {
+                let default = match param.get("Default") {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    Some(Value::Bool(b)) => Some(b.to_string()),
+                    _ => None,
+                };
+                if let (Some(name), Some(default)) = (name.as_str(), default) {
+                    template.parameter_defaults.insert(name.to_owned(), default);
+                }
+            }
+        }
         for (id, resource) in resources {
             let id = id.as_str().ok_or("a resource id is not a string")?.to_owned();
             let props = resource.get("Properties");
@@ -72,6 +96,9 @@ impl Template {
                 Some("AWS::Serverless::Function") => template.functions.push(function(&id, props)?),
                 Some("AWS::DynamoDB::Table") => template.tables.push(table(&id, props)?),
                 Some("AWS::KMS::Key") => template.kms_keys.push(id),
+                Some("AWS::Serverless::HttpApi") => {
+                    template.http_api_cors = props.and_then(|p| p.get("CorsConfiguration")).cloned();
+                }
                 _ => {}
             }
         }

@@ -45,6 +45,7 @@ impl AnonymousTokens {
         validation.set_issuer(&[ANONYMOUS_ISSUER]);
         validation.set_audience(&[ANONYMOUS_AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
         Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
     }

@@ -18,6 +18,7 @@ mod user;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use uuid::Uuid;
@@ -94,6 +95,44 @@ pub struct Identity {
 struct Inner {
     users: UserTokens,
     anonymous: AnonymousTokens,
+    directory: Option<Directory>,
+}
+
+/// Where `(issuer, subject)` pairs get their internal user ids: the database
+/// (`shared::platform::db::Database`, through `user_id_for` in migrations/V5). The first
+/// sight of a pair creates its id; every later one, however concurrent, returns the same.
+pub trait UserDirectory: Send + Sync {
+    fn user_id<'a>(
+        &'a self,
+        issuer: &'a str,
+        subject: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Uuid, ApiError>> + Send + 'a>>;
+}
+
+/// The directory, cached per instance: a mapping never changes once made, so each
+/// instance asks once per user, and a UUID subject needs no question at all.
+struct Directory {
+    source: Box<dyn UserDirectory>,
+    known: std::sync::Mutex<HashMap<String, Uuid>>,
+}
+
+/// Entries the per-instance cache holds before it starts over (a Lambda instance serves
+/// one request at a time; this bounds memory, not correctness).
+const DIRECTORY_CACHE: usize = 4096;
+
+impl Directory {
+    async fn user_id(&self, issuer: &str, subject: &str) -> Result<Uuid, ApiError> {
+        if let Some(id) = self.known.lock().expect("never poisoned").get(subject) {
+            return Ok(*id);
+        }
+        let id = self.source.user_id(issuer, subject).await?;
+        let mut known = self.known.lock().expect("never poisoned");
+        if known.len() >= DIRECTORY_CACHE {
+            known.clear();
+        }
+        known.insert(subject.to_owned(), id);
+        Ok(id)
+    }
 }
 
 impl Identity {
@@ -101,6 +140,9 @@ impl Identity {
     /// - `PARLEY_JWT_ISSUER`, `PARLEY_JWT_AUDIENCE` (required);
     /// - `PARLEY_JWT_SECRET` (HS256, ≥ 32 bytes) **or** `PARLEY_JWT_JWKS_URL` (https);
     /// - `PARLEY_ANON_TOKEN_SECRET` (≥ 32 bytes, never the same as the JWT secret).
+    ///
+    /// Without a directory ([`with_directory`](Self::with_directory)) only UUID subjects
+    /// are accepted.
     pub fn from_env(src: &impl Source) -> Result<Self, ConfigError> {
         let issuer = config::required(src, "PARLEY_JWT_ISSUER")?;
         let audience = config::required(src, "PARLEY_JWT_AUDIENCE")?;
@@ -130,7 +172,21 @@ impl Identity {
                 return Err(ConfigError::new("PARLEY_JWT_SECRET", "is not set (or set PARLEY_JWT_JWKS_URL)"));
             }
         };
-        Ok(Self { inner: Arc::new(Inner { users, anonymous: AnonymousTokens::new(&anon_secret) }) })
+        Ok(Self::build(users, AnonymousTokens::new(&anon_secret), None))
+    }
+
+    fn build(users: UserTokens, anonymous: AnonymousTokens, source: Option<Box<dyn UserDirectory>>) -> Self {
+        let directory = source.map(|source| Directory { source, known: Default::default() });
+        Self { inner: Arc::new(Inner { users, anonymous, directory }) }
+    }
+
+    /// The same verifier, mapping subjects that are not UUIDs through `directory` (the
+    /// API role's pool).
+    pub fn with_directory(self, directory: impl UserDirectory + 'static) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(inner) => Self::build(inner.users, inner.anonymous, Some(Box::new(directory))),
+            Err(_) => panic!("with_directory is called once, while the state is built"),
+        }
     }
 
     /// Signs a token for a new anonymous session.
@@ -160,8 +216,20 @@ impl Identity {
         Ok(caller)
     }
 
-    /// Verifies a user JWT and returns its subject, which must be a UUID.
+    /// Verifies a user JWT and returns the internal user id of its `(issuer, subject)`.
+    ///
+    /// A subject that is a UUID is its own internal id: every row written before the
+    /// `users` table existed is keyed on it, and exactly one issuer is trusted, so two
+    /// providers cannot present the same UUID. Any other subject (`auth0|…`, `user_2…`, a
+    /// Firebase uid) is mapped to a UUIDv7 on first sight (migrations/V5, `user_id_for`).
     pub async fn verify_user(&self, token: &str) -> Result<Uuid, ApiError> {
-        self.inner.users.verify(token).await
+        let subject = self.inner.users.verify(token).await?;
+        if let Ok(id) = Uuid::parse_str(&subject) {
+            return Ok(id);
+        }
+        match &self.inner.directory {
+            Some(directory) => directory.user_id(self.inner.users.issuer(), &subject).await,
+            None => Err(ApiError::unavailable("the user directory (PARLEY_DATABASE_URL is not set)")),
+        }
     }
 }

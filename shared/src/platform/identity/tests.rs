@@ -152,3 +152,38 @@ fn a_plain_http_jwks_url_is_refused_outside_loopback() {
             .unwrap();
     assert_eq!(err.name, "PARLEY_JWT_JWKS_URL");
 }
+
+#[tokio::test]
+async fn a_user_token_not_valid_yet_is_refused() {
+    // GIVEN a correctly signed token whose `nbf` is an hour ahead
+    let now = Utc::now().timestamp();
+    let claims = serde_json::json!({"sub": Uuid::now_v7(), "iss": "https://issuer.test", "aud": "parley-api",
+        "iat": now, "nbf": now + 3600, "exp": now + 7200});
+    let token =
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(JWT_SECRET.as_bytes()))
+            .unwrap();
+    // WHEN it is presented; THEN it is refused like an expired one
+    assert_eq!(identity().verify_user(&token).await.unwrap_err().status, 401);
+}
+
+#[tokio::test]
+async fn an_anonymous_token_not_valid_yet_is_refused() {
+    let now = Utc::now().timestamp();
+    let claims = serde_json::json!({"sub": Uuid::now_v7(), "iss": "parley", "aud": "parley:anonymous",
+        "iat": now, "nbf": now + 3600, "exp": now + 7200});
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(ANON_SECRET.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(identity().caller(&request(&[(ANONYMOUS_HEADER, &token)])).await.unwrap_err().status, 401);
+}
+
+#[tokio::test]
+async fn a_subject_that_is_not_a_uuid_needs_the_directory() {
+    // GIVEN an Auth0-style subject and no database configured
+    let token = user_token(JWT_SECRET, "https://issuer.test", "parley-api", 60, "auth0|5f7c8ec7c33c6c004bbafe82");
+    // THEN it is not refused as a bad credential but as an unavailable directory
+    assert_eq!(identity().verify_user(&token).await.unwrap_err().status, 503);
+}

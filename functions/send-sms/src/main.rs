@@ -1,0 +1,7 @@
+use lambda_runtime::{Error, service_fn};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    let state = shared::platform::runtime::start(send_sms::FUNCTION, send_sms::State::from_env).await;
+    lambda_runtime::run(service_fn(|event| send_sms::handle(&state, event))).await
+}

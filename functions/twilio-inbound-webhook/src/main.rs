@@ -1,0 +1,10 @@
+use lambda_http::{Error, service_fn};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    let state =
+        shared::platform::runtime::start(twilio_inbound_webhook::FUNCTION, twilio_inbound_webhook::State::from_env)
+            .await;
+    lambda_http::run(service_fn(|req| async { Ok::<_, Error>(twilio_inbound_webhook::handle(&state, req).await) }))
+        .await
+}
