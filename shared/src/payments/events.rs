@@ -110,6 +110,9 @@ impl From<DbError> for EffectError {
                 None => EffectError::Transient(e),
             },
             DbError::Unavailable(_) => EffectError::Transient(e),
+            // Webhooks run as the service role with no anonymous session; should a claimed
+            // session's context ever reach here, retrying cannot help.
+            DbError::SessionClaimed => EffectError::Permanent(e.to_string()),
         }
     }
 }
