@@ -61,7 +61,7 @@ pub fn event_id() -> String {
 
 /// A departure date about a month ahead.
 pub fn in_a_month() -> String {
-    (chrono::Utc::now().date_naive() + chrono::Duration::days(30)).to_string()
+    crate::days_ahead(30).to_string()
 }
 
 /// A new user with one quote in the cart; returns (user, quote id, premium in cents).

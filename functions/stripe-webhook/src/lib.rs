@@ -9,6 +9,9 @@
 //!   (`shared::payments::events`). A duplicate delivery → 200, nothing changes.
 //! - A transient failure (the database down) → 503, so Stripe delivers again; a permanent
 //!   one is stored `failed` with its error → 200 (the retry job takes it from there).
+//! - A fulfilment queues the order's confirmation SMS in its own transaction; it is sent
+//!   right after commit when Twilio is configured (`TWILIO_ACCOUNT_SID`), and by the
+//!   `send-sms` job otherwise or when that send fails — never inside the payment's effect.
 
 use serde::Serialize;
 use shared::ApiError;
@@ -17,6 +20,9 @@ use shared::payments::stripe::WebhookSecrets;
 use shared::platform::config::{ConfigError, ProcessEnv, Source};
 use shared::platform::db::Database;
 use shared::platform::http::{self, Request, Response, StatusCode};
+use shared::sms::outbox::{self, Sender};
+use shared::sms::twilio::{Twilio, TwilioConfig};
+use shared::sms::webhook::SmsSettings;
 
 pub const FUNCTION: &str = "stripe-webhook";
 
@@ -24,6 +30,8 @@ pub const FUNCTION: &str = "stripe-webhook";
 pub struct State {
     db: Database,
     secrets: WebhookSecrets,
+    /// Sends a fulfilled order's confirmation right after commit; `None` without Twilio.
+    sms: Option<Sender>,
 }
 
 impl State {
@@ -32,10 +40,14 @@ impl State {
     }
 
     pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
-        Ok(Self {
-            db: Database::from_env(src, "PARLEY_SERVICE_DATABASE_URL")?,
-            secrets: WebhookSecrets::from_env(src)?,
-        })
+        let db = Database::from_env(src, "PARLEY_SERVICE_DATABASE_URL")?;
+        let sms = match shared::platform::config::optional(src, "TWILIO_ACCOUNT_SID") {
+            Some(_) => {
+                Some(Sender::new(db.clone(), Twilio::new(TwilioConfig::from_env(src)?), SmsSettings::from_env(src)?))
+            }
+            None => None,
+        };
+        Ok(Self { db, secrets: WebhookSecrets::from_env(src)?, sms })
     }
 }
 
@@ -67,5 +79,21 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
         Applied::Failed(_) => "failed",
     };
     tracing::info!(event_id = %incoming.event_id, event_type = %incoming.event_type, outcome, "stripe event");
+    if outcome == "processed" {
+        send_confirmation(state, &incoming.payload).await;
+    }
     http::json(StatusCode::OK, &Receipt { received: true, event_id: &incoming.event_id, outcome })
+}
+
+/// Sends the confirmation a fulfilment queued, now that it has committed. A failure here
+/// changes nothing for Stripe: the row stays pending and `send-sms` sends it later.
+async fn send_confirmation(state: &State, payload: &str) {
+    let (Some(sender), Some(order_id)) = (&state.sms, events::order_of_event(payload)) else { return };
+    let sent = async {
+        let ids = outbox::pending_with_key(&state.db, &events::confirmation_key(order_id)).await?;
+        sender.send_pending_now(&ids).await
+    };
+    if let Err(e) = sent.await {
+        tracing::warn!(%order_id, error = %e, "order confirmation not sent now; send-sms will retry");
+    }
 }

@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::platform::audit::{self, Entry};
 use crate::platform::db::{Database, DbError, ToSql, Tx, Type};
 use crate::platform::metrics;
+use crate::sms::outbox::{self, Template};
 
 pub const PROVIDER_STRIPE: &str = "stripe";
 
@@ -294,7 +295,35 @@ async fn fulfil(tx: &Tx, session: &serde_json::Value, function: &str) -> Result<
         ),
         audit::record(tx, &entry),
     )?;
+    // The confirmation SMS is queued with the fulfilment, once per order; the webhook sends
+    // it right after commit, and `send-sms` later if that fails (shared::sms::outbox).
+    let currency = text(session, "/currency").unwrap_or("usd").to_ascii_uppercase();
+    let confirmation =
+        Template::OrderConfirmation { reference: order_reference(order_id), total_cents: total, currency };
+    outbox::enqueue(tx, user_id, &confirmation, Some(&confirmation_key(order_id))).await?;
     Ok(())
+}
+
+/// The outbox key of an order's confirmation SMS: one per order, whatever events arrive.
+pub fn confirmation_key(order_id: Uuid) -> String {
+    format!("order:{order_id}:confirmation")
+}
+
+/// The short reference a buyer sees for an order: the last eight hex digits of its id (the
+/// random part of a UUIDv7), upper case.
+pub fn order_reference(order_id: Uuid) -> String {
+    let hex = order_id.simple().to_string();
+    hex[hex.len() - 8..].to_ascii_uppercase()
+}
+
+/// The order a Checkout Session event names, if any (for sending its confirmation).
+pub fn order_of_event(payload: &str) -> Option<Uuid> {
+    let event: serde_json::Value = serde_json::from_str(payload).ok()?;
+    let kind = event.pointer("/type")?.as_str()?;
+    if !matches!(kind, "checkout.session.completed" | "checkout.session.async_payment_succeeded") {
+        return None;
+    }
+    event.pointer("/data/object/metadata/order_id")?.as_str()?.parse().ok()
 }
 
 /// Closes a pending order (`EXPIRED`, `FAILED`): its items leave the order, so they are the

@@ -97,6 +97,17 @@ pub async fn enqueue(
     Ok(row.map(|r| r.get(0)))
 }
 
+/// The pending rows queued under `dedupe_key` (so the effect that queued one can send it
+/// right after its transaction commits).
+pub async fn pending_with_key(db: &Database, dedupe_key: &str) -> Result<Vec<Uuid>, DbError> {
+    let tx = db.begin_service().await?;
+    let rows = tx
+        .query("SELECT id FROM sms_messages WHERE dedupe_key = $1 AND status = 'pending'", &[(&dedupe_key, Type::TEXT)])
+        .await?;
+    tx.commit().await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 /// What a send pass did, by outcome.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Report {
