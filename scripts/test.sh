@@ -109,12 +109,15 @@ cargo nextest run --workspace --no-fail-fast -E 'not binary(log_audit)'
 # valid data accepted, invalid data refused) - once as a signed-in user and once as an
 # anonymous session, each a fresh identity of its own. It runs last, after the tests, so
 # its traffic (and the rate limits it spends) cannot disturb them. Bounded: 20 examples
-# per operation, deterministic generation, and 10 minutes at most.
+# per operation, deterministic generation, and 10 minutes at most. The Stripe webhook is left
+# out: no generated request carries a valid Stripe signature, so every one is the documented
+# 400; its contract is tested with real signatures in tests/tests/payments_webhook.rs.
 fuzz() {
   local who=$1 log="$STATE/schemathesis-$1.log"; shift
   if ! NO_COLOR=1 timeout 600 "$VENV/bin/schemathesis" --config-file infra/schemathesis.toml run \
       "$PARLEY_URL/openapi.yaml" --url "$PARLEY_URL" --checks all --max-examples 20 \
-      --phases examples,coverage,fuzzing --generation-deterministic "$@" >"$log" 2>&1; then
+      --phases examples,coverage,fuzzing --generation-deterministic \
+      --exclude-path /webhooks/stripe "$@" >"$log" 2>&1; then
     cat "$log" >&2
     die "Schemathesis found failures (or ran out of time) as $who"
   fi
