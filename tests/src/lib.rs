@@ -41,6 +41,20 @@ impl Reply {
         self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
     }
 
+    /// The headers an idempotent replay must repeat: every one but those each response has
+    /// of its own (its request id, the replay marker, the date and the framing).
+    pub fn replayable_headers(&self) -> Vec<(String, String)> {
+        const OWN: [&str; 5] = ["x-request-id", "idempotent-replayed", "date", "content-length", "transfer-encoding"];
+        let mut headers: Vec<(String, String)> = self
+            .headers
+            .iter()
+            .filter(|(name, _)| !OWN.contains(&name.as_str()))
+            .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        headers.sort();
+        headers
+    }
+
     /// Asserts the status (showing the body when it differs) and hands the reply back, so a
     /// request made only for its effect still fails the test when the request failed.
     #[track_caller]

@@ -230,6 +230,7 @@ async fn fifty_concurrent_adds_with_one_idempotency_key_make_one_item_and_one_an
     for r in &replies {
         assert_eq!(r.status, 201, "{}", r.body);
         assert_eq!(r.raw, first.raw, "a replay differs from the first answer");
+        assert_eq!(r.replayable_headers(), first.replayable_headers(), "a replay's headers differ");
         assert_eq!(r.header("content-type"), "application/json");
     }
     assert!(replies.iter().filter(|r| r.header("idempotent-replayed") == "true").count() >= 49);
