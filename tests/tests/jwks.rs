@@ -2,12 +2,9 @@
 //! JWKS, fetched over HTTP from a local server, cached, and refused when anything is off.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use http_body_util::Full;
-use hyper::body::Bytes;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use lambda_http::Body;
 use parley_e2e::repo;
@@ -19,35 +16,7 @@ const AUDIENCE: &str = "parley-api";
 
 /// Serves tests/data/jwks/jwks.json; returns its URL and a request counter.
 async fn jwks_server() -> (String, Arc<AtomicUsize>) {
-    let jwks = std::fs::read_to_string(repo().join("tests/data/jwks/jwks.json")).unwrap();
-    let hits = Arc::new(AtomicUsize::new(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
-    let counter = hits.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
-            let (jwks, counter) = (jwks.clone(), counter.clone());
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |_req| {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    let body = jwks.clone();
-                    async move {
-                        Ok::<_, Infallible>(
-                            hyper::Response::builder()
-                                .header("content-type", "application/json")
-                                .body(Full::new(Bytes::from(body)))
-                                .unwrap(),
-                        )
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    (url, hits)
+    parley_e2e::serve_jwks("jwks.json").await
 }
 
 fn state(jwks_url: &str) -> session_me::State {

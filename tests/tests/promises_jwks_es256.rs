@@ -4,12 +4,9 @@
 //! JWKS that also holds an RSA key, as an identity provider's would.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http_body_util::Full;
-use hyper::body::Bytes;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use parley_e2e::promises::{apigw_request, parts};
 use parley_e2e::repo;
@@ -22,32 +19,7 @@ const KID: &str = "parley-test-es256";
 
 /// Serves tests/data/jwks/jwks-es256.json on loopback; returns its URL.
 async fn jwks_server() -> String {
-    let jwks = std::fs::read_to_string(repo().join("tests/data/jwks/jwks-es256.json")).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
-            let jwks = jwks.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |_req| {
-                    let body = jwks.clone();
-                    async move {
-                        Ok::<_, Infallible>(
-                            hyper::Response::builder()
-                                .header("content-type", "application/json")
-                                .body(Full::new(Bytes::from(body)))
-                                .unwrap(),
-                        )
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    url
+    parley_e2e::serve_jwks("jwks-es256.json").await.0
 }
 
 fn state(jwks_url: &str) -> session_me::State {
