@@ -246,8 +246,8 @@ async fn the_api_role_cannot_read_or_write_another_callers_chat_even_without_a_w
     let insert = db
         .execute(
             "INSERT INTO conversation_messages (id, conversation_id, chain_index, role, sender_kind, sender_id, content, \
-             content_sha256, created_at, prev_hash, message_hash) \
-             VALUES ($1, $2, 99, 'user', 'user', $3, 'forged', $4, now(), $4, $4)",
+             content_sha256, created_at, prev_hash, message_hash, chain_version) \
+             VALUES ($1, $2, 99, 'user', 'user', $3, 'forged', $4, now(), $4, $4, 1)",
             &[&Uuid::now_v7(), &conversation, &attacker, &vec![0u8; 32]],
         )
         .await

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use parley_e2e::*;
-use shared::chat::chain::{self, Link, Sender};
+use shared::chat::chain::{self, Format, Link, Sender};
 use uuid::Uuid;
 
 async fn job_verdict(id: Uuid) -> (bool, Option<i32>) {
@@ -27,7 +27,7 @@ async fn rewrite_consistently(id: Uuid, index: i32, content: &str) {
     let db = connect(&setting("PARLEY_MIGRATE_DATABASE_URL")).await;
     let rows = db
         .query(
-            "SELECT chain_index, role, sender_kind, sender_id, content, created_at, prev_hash \
+            "SELECT chain_index, role, sender_kind, sender_id, content, created_at, prev_hash, content_salt, ui_elements \
              FROM conversation_messages WHERE conversation_id = $1 ORDER BY chain_index",
             &[&id],
         )
@@ -40,11 +40,15 @@ async fn rewrite_consistently(id: Uuid, index: i32, content: &str) {
             continue;
         }
         let text: String = if i == index { content.to_owned() } else { r.get(4) };
-        let digest = chain::content_digest(&text);
+        // Written in format 2, as the application writes it: the text under its salt.
+        let salt: Vec<u8> = r.get(7);
+        let digest = chain::salted_content_digest(&salt, &text);
+        let ui_elements: serde_json::Value = r.get(8);
         let prev_hash: [u8; 32] = prev.unwrap_or_else(|| r.get::<_, Vec<u8>>(6).try_into().unwrap());
         let role: String = r.get(1);
         let created_at: DateTime<Utc> = r.get(5);
         let link = Link {
+            format: Format::V2 { ui_elements_sha256: chain::ui_elements_digest(&ui_elements) },
             conversation_id: id,
             chain_index: i as u64,
             role: &role,
@@ -110,9 +114,19 @@ async fn the_service_role_changes_messages_only_through_the_audited_erasure() {
     // THEN the text and the indicators' quotes are gone, the erasure is audited, and the
     // chain still verifies
     let owner = connect(&setting("PARLEY_MIGRATE_DATABASE_URL")).await;
-    let row =
-        owner.query_one("SELECT content, tone FROM conversation_messages WHERE id = $1", &[&message]).await.unwrap();
+    let row = owner
+        .query_one(
+            "SELECT content, tone, content_salt, content_sha256 FROM conversation_messages WHERE id = $1",
+            &[&message],
+        )
+        .await
+        .unwrap();
     assert_eq!(row.get::<_, Option<String>>(0), None);
+    // AND the salt went with it, so the stored digest is not the text's plain SHA-256:
+    // hashing guesses cannot find the erased text again
+    assert_eq!(row.get::<_, Option<Vec<u8>>>(2), None);
+    let digest: Vec<u8> = row.get(3);
+    assert_ne!(digest, chain::content_digest("you never listen, call me on 07700 900123").to_vec());
     let tone: serde_json::Value = row.get(1);
     assert!(!tone.to_string().contains("never") && !tone.to_string().contains("\"text\""), "{tone}");
     let audited: i64 = owner

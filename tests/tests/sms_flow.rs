@@ -322,6 +322,44 @@ async fn a_sender_who_is_no_users_phone_gets_empty_twiml_and_nothing_is_stored()
 }
 
 #[tokio::test]
+async fn with_the_database_down_an_inbound_sms_is_a_503_in_twiml_and_nothing_is_stored() {
+    // GIVEN a user with a verified phone, and a gateway whose service database is unreachable
+    let user = Uuid::now_v7();
+    let phone = fresh_phone();
+    verify(user, &phone).await;
+    let down = format!("postgres://parley_service:x@127.0.0.1:{}/parley?connect_timeout=1", closed_port());
+    let gateway = Gateway::start(&[("PARLEY_SERVICE_DATABASE_URL", &down)]);
+    for body in ["BA117 tomorrow", "STOP"] {
+        // WHEN Twilio posts a signed inbound SMS (a chat message, then a keyword)
+        let p = inbound_params(&phone, body, &new_sid());
+        let sig = twilio_signature(INBOUND, &p);
+        let form: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(&p).finish();
+        let reply = send(
+            client()
+                .post(format!("{}{INBOUND}", gateway.url))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-twilio-signature", sig)
+                .body(form),
+        )
+        .await;
+        // THEN the answer is a 503 Twilio can read — TwiML, with Retry-After — not a problem document
+        assert_eq!(reply.status, 503, "{body}: {}", reply.body);
+        assert!(reply.header("content-type").starts_with("text/xml"), "{body}: {:?}", reply.headers);
+        assert!(!reply.header("retry-after").is_empty(), "{body}: {:?}", reply.headers);
+        assert_eq!(reply.body.as_str(), Some(shared::sms::inbound::twiml(None).as_str()), "{body}");
+    }
+    // AND nothing was stored: no conversation, and the phone is not opted out
+    assert!(conversations_of(user).await.is_empty());
+    let opted_out: Option<chrono::DateTime<chrono::Utc>> = service_db()
+        .await
+        .query_one("SELECT opted_out_at FROM user_phones WHERE user_id = $1", &[&user])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(opted_out, None);
+}
+
+#[tokio::test]
 async fn help_answers_a_help_text() {
     let answer = twiml(&inbound(&fresh_phone(), "help", &new_sid()).await);
     assert!(answer.contains("<Message>Parley:"), "{answer}");

@@ -100,9 +100,9 @@ async fn an_inserted_message_is_found() {
         "UPDATE conversation_messages SET chain_index = chain_index + 1000 WHERE conversation_id = $1 AND chain_index >= 2; \
          UPDATE conversation_messages SET chain_index = chain_index - 999 WHERE conversation_id = $1 AND chain_index >= 1000; \
          INSERT INTO conversation_messages (id, conversation_id, chain_index, role, sender_kind, sender_id, content, \
-             content_sha256, created_at, prev_hash, message_hash) \
+             content_sha256, created_at, prev_hash, message_hash, chain_version) \
          SELECT gen_random_uuid(), conversation_id, 2, role, sender_kind, sender_id, 'forged', sha256('forged'), \
-             created_at, message_hash, sha256(message_hash) \
+             created_at, message_hash, sha256(message_hash), 1 \
          FROM conversation_messages WHERE conversation_id = $1 AND chain_index = 1; \
          UPDATE conversations SET message_count = message_count + 1 WHERE id = $1",
         2,
@@ -138,4 +138,30 @@ async fn the_nightly_run_verifies_a_conversation_changed_since_its_last_check() 
         .unwrap()
         .get(0);
     assert_eq!(checked, 6, "three messages and their replies");
+}
+
+#[tokio::test]
+async fn a_quote_card_whose_price_was_lowered_is_found() {
+    // GIVEN a conversation whose assistant reply (message 1) carries quote cards
+    let who = as_user(Uuid::now_v7());
+    let first = post_message(&who, "BA117 tomorrow", None).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    assert!(first.body["reply"]["ui_elements"][0]["premium_cents"].as_i64().unwrap() > 1, "{}", first.body);
+    let id: Uuid = first.body["message"]["conversation_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(endpoint_verdict(&who, id).await["valid"], true);
+    // WHEN someone lowers the first card's premium in the database
+    tamper(
+        "UPDATE conversation_messages SET ui_elements = jsonb_set(ui_elements, '{0,premium_cents}', '1') \
+         WHERE conversation_id = $1 AND chain_index = 1",
+        id,
+    )
+    .await;
+    // THEN the endpoint and the job find it at message 1
+    let verdict = endpoint_verdict(&who, id).await;
+    assert_eq!(
+        (verdict["valid"].clone(), verdict["first_invalid_index"].clone()),
+        (false.into(), 1.into()),
+        "{verdict}"
+    );
+    assert_eq!(job_verdict(id).await, (false, Some(1)));
 }

@@ -115,14 +115,7 @@ where
 
 /// Renders an [`ApiError`]; server errors are logged with their cause.
 pub fn problem_response(err: &ApiError, request_id: &str) -> Response {
-    if err.status.is_server_error() {
-        match &err.source {
-            Some(source) => tracing::error!(error = %err, cause = %source, "request failed"),
-            None => tracing::error!(error = %err, "request failed"),
-        }
-    } else {
-        tracing::info!(status = err.status.as_u16(), problem = err.slug, "request refused");
-    }
+    log_error(err);
     let body = serde_json::to_string(&err.problem(request_id)).expect("a problem document always serializes");
     let mut builder = http::Response::builder()
         .status(err.status)
@@ -132,6 +125,19 @@ pub fn problem_response(err: &ApiError, request_id: &str) -> Response {
         builder = builder.header(name, value);
     }
     builder.body(Body::from(body)).expect("static headers are valid")
+}
+
+/// Logs an error the way every answer logs it: a server error (and its cause) at error
+/// level, a refusal at info. For handlers that answer an error in another format.
+pub fn log_error(err: &ApiError) {
+    if err.status.is_server_error() {
+        match &err.source {
+            Some(source) => tracing::error!(error = %err, cause = %source, "request failed"),
+            None => tracing::error!(error = %err, "request failed"),
+        }
+    } else {
+        tracing::info!(status = err.status.as_u16(), problem = err.slug, "request refused");
+    }
 }
 
 /// A JSON response with `status`. The body is text, so API Gateway passes it through

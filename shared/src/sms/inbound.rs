@@ -13,14 +13,11 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::phone::Phone;
-use crate::chat::chain::Sender;
-use crate::chat::{self, NewMessage};
-use crate::commerce::assistant;
-use crate::commerce::quotes::QuoteRules;
+use crate::chat;
+use crate::chat::turn::{ChatSettings, Turn};
 use crate::platform::db::{Database, Type};
 use crate::platform::error::ApiError;
 use crate::platform::identity::Caller;
-use crate::tone::service::{Decision, TonePolicy, ToneService};
 
 pub const HELP_TEXT: &str =
     "Parley: chat with us by SMS about flight delay cover. Reply STOP to opt out, START to opt back in.";
@@ -76,10 +73,7 @@ pub fn xml_escape(text: &str) -> String {
 pub struct Conversation {
     /// The service role's pool.
     pub db: Database,
-    pub tone: ToneService,
-    pub tone_policy: TonePolicy,
-    pub quote_rules: QuoteRules,
-    pub max_messages: u32,
+    pub chat: ChatSettings,
 }
 
 /// Handles one verified inbound SMS; returns the TwiML answer. `deadline` is when the
@@ -117,10 +111,10 @@ pub async fn handle(
         Ok(c) => c,
         Err(e) => return Ok(twiml(Some(&format!("Parley: your message was not sent: {}.", e.message)))),
     };
-    let tone = conv.tone.analyze(&content, deadline).await;
-    if conv.tone_policy.decide(tone.analysis.conflict_level) == Decision::Refuse {
+    let screened = conv.chat.screen(&content, deadline).await;
+    if screened.refused() {
         tracing::info!(%user_id, "inbound SMS refused by the tone policy; nothing stored");
-        let text = match &tone.analysis.neutral_rewrite {
+        let text = match &screened.tone.analysis.neutral_rewrite {
             Some(rewrite) => format!("Parley: your message was not sent because of its tone. You could say: {rewrite}"),
             None => "Parley: your message was not sent because of its tone. Please rephrase it.".to_owned(),
         };
@@ -139,7 +133,7 @@ pub async fn handle(
         return Ok(twiml(None));
     }
     // The user's most recent conversation with room for a message and its answer.
-    let room = (conv.max_messages as i32).saturating_sub(2);
+    let room = (conv.chat.max_messages as i32).saturating_sub(2);
     let conversation: Option<Uuid> = tx
         .query_opt(
             "SELECT id FROM conversations WHERE owner_user_id = $1 AND message_count <= $2
@@ -148,29 +142,12 @@ pub async fn handle(
         )
         .await?
         .map(|r| r.get(0));
-    let sender = Sender::User(user_id);
-    let limit = |room| chat::Limit { max_messages: conv.max_messages, room };
-    let user_message = NewMessage {
-        role: "user",
-        sender,
-        content: &content,
-        ui_elements: serde_json::json!([]),
-        tone: Some(tone.stored()),
-    };
-    let message = chat::append(&tx, conversation, sender, &user_message, limit(2)).await?;
-    let answer = assistant::reply(&tx, &caller, &content, &conv.quote_rules, Utc::now()).await?;
-    let reply = NewMessage {
-        role: "assistant",
-        sender: Sender::Assistant,
-        content: &answer.content,
-        ui_elements: answer.ui_elements,
-        tone: None,
-    };
-    chat::append(&tx, Some(message.conversation_id), sender, &reply, limit(1)).await?;
+    let Turn { message, reply } =
+        conv.chat.append_turn(&tx, &caller, conversation, &content, &screened, Utc::now()).await?;
     tx.commit().await?;
     tracing::info!(%user_id, conversation_id = %message.conversation_id, "inbound SMS appended to the conversation");
     // The assistant's text already lists the quotes (cards as text) — SMS has no cards.
-    Ok(twiml(Some(&answer.content)))
+    Ok(twiml(reply.content.as_deref()))
 }
 
 async fn opt(conv: &Conversation, phone: &Phone, kw: Keyword) -> Result<String, ApiError> {
