@@ -203,6 +203,16 @@ EVENTS = {
     "order-get/someone-elses-order.404.json": http_event(
         "GET", f"/v1/orders/{SOMEONE_ELSES_CONVERSATION}", "GET /v1/orders/{id}", AS_USER,
         params={"id": SOMEONE_ELSES_CONVERSATION}),
+    "subscription-create/anonymous.401.json": http_event(
+        "POST", "/v1/subscriptions", "POST /v1/subscriptions", AS_ANON, json.dumps({"plan": "plus"})),
+    "subscription-create/plan-not-on-sale.422.json": http_event(
+        "POST", "/v1/subscriptions", "POST /v1/subscriptions", AS_USER, json.dumps({"plan": "gold"})),
+    "subscription-get/user.200.json": http_event(
+        "GET", "/v1/subscriptions/me", "GET /v1/subscriptions/me", AS_USER),
+    "subscription-get/no-credentials.401.json": http_event(
+        "GET", "/v1/subscriptions/me", "GET /v1/subscriptions/me"),
+    "billing-portal-session/anonymous.401.json": http_event(
+        "POST", "/v1/billing/portal-sessions", "POST /v1/billing/portal-sessions", AS_ANON),
     # Stripe's signatures expire after 300 s, so a signed sample would be stale; the tests
     # sign the bodies in events/stripe/ when they run. These two are refused on purpose.
     "stripe-webhook/missing-signature.400.json": http_event(

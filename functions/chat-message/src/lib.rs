@@ -4,8 +4,8 @@
 //! conversation is started for the caller. The quote assistant answers in the same
 //! transaction: quote cards (real stored quotes, one per product) when the text names a
 //! flight, else a short question. Both messages join the conversation's chain. Rate-limited
-//! per caller (default 20/min anonymous, 60/min signed in; fails open when DynamoDB is
-//! down). 201 with `{"message", "reply"}`; 404 for a conversation that is not the caller's;
+//! per caller (default 20/min anonymous, 60/min signed in; a signed-in user's plan may
+//! have its own limit, `PARLEY_CHAT_RATE_LIMIT_TIERS`; fails open when DynamoDB is down). 201 with `{"message", "reply"}`; 404 for a conversation that is not the caller's;
 //! 409 when the conversation is full.
 //!
 //! Before anything is stored the message's tone is analysed (Claude when configured, else
@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use shared::ApiError;
 use shared::chat::turn::{ChatSettings, Turn};
 use shared::chat::{self, Message};
+use shared::payments::subscriptions;
 use shared::platform::config::{self, ConfigError, ProcessEnv, Source};
 use shared::platform::http::{self, Request, Response, StatusCode};
 use shared::platform::ratelimit::{CallerLimits, FailMode, Limit, RateLimiter};
@@ -35,6 +36,8 @@ pub struct State {
     api: ApiState,
     limiter: RateLimiter,
     limits: CallerLimits,
+    /// Signed-in limits by plan (tier); a plan not listed, and `free`, get `limits.user`.
+    tier_limits: Vec<(String, Limit)>,
     address_limit: Limit,
     chat: ChatSettings,
 }
@@ -46,16 +49,18 @@ impl State {
 
     /// Reads `PARLEY_DATABASE_URL`, the identity settings, `PARLEY_TABLE_NAME`,
     /// `PARLEY_CHAT_RATE_LIMIT_{ANONYMOUS,USER}` (`<max>/<seconds>s`),
+    /// `PARLEY_CHAT_RATE_LIMIT_TIERS` (`<plan>:<max>/<seconds>s`, comma-separated),
     /// `PARLEY_ANONYMOUS_ADDRESS_RATE_LIMIT` and the chat settings (`ChatSettings`).
     pub async fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
         let api = ApiState::from_source(src)?;
         let table = config::required(src, "PARLEY_TABLE_NAME")?;
         let limits = CallerLimits::from_env(src, "PARLEY_CHAT_RATE_LIMIT", DEFAULT_LIMITS)?;
+        let tier_limits = Limit::named_from_env(src, "PARLEY_CHAT_RATE_LIMIT_TIERS")?;
         let address_limit = Limit::from_env(src, "PARLEY_ANONYMOUS_ADDRESS_RATE_LIMIT", DEFAULT_ADDRESS_LIMIT)?;
         let aws = shared::platform::aws::load().await;
         let chat = ChatSettings::from_env(src, &aws)?;
         let limiter = RateLimiter::new(shared::platform::aws::dynamodb(&aws), table, FailMode::Open);
-        Ok(Self { api, limiter, limits, address_limit, chat })
+        Ok(Self { api, limiter, limits, tier_limits, address_limit, chat })
     }
 }
 
@@ -82,7 +87,18 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
     let caller = state.api.identity.caller(req).await?.require_any()?;
     let body: Body = http::json_body(req)?;
     let content = chat::validate_content(&body.content).map_err(|e| ApiError::validation(vec![e]))?;
-    state.limiter.enforce(FUNCTION, &caller, &state.limits).await?;
+    let limit = match caller.user_id {
+        None => state.limits.anonymous,
+        Some(_) if state.tier_limits.is_empty() => state.limits.user,
+        Some(user_id) => {
+            // One read of the user's plan, only when plans have limits of their own.
+            let tx = state.api.db.begin(&caller).await?;
+            let tier = subscriptions::tier(&tx, user_id).await?;
+            tx.commit().await?;
+            state.tier_limits.iter().find(|(plan, _)| *plan == tier).map_or(state.limits.user, |(_, l)| *l)
+        }
+    };
+    state.limiter.enforce_limit(FUNCTION, &caller, limit).await?;
     if caller.user_id.is_none() && state.chat.tone.uses_claude() {
         state.limiter.enforce_address(FUNCTION, http::source_ip(req).as_deref(), state.address_limit).await?;
     }

@@ -107,13 +107,7 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
                     )
                 }
                 Method::Card => {
-                    let customer = match orders::stripe_customer(&tx, user_id).await? {
-                        Some(c) => c,
-                        None => {
-                            let created = state.stripe.create_customer(user_id).await?;
-                            orders::remember_stripe_customer(&tx, user_id, &created).await?
-                        }
-                    };
+                    let customer = state.stripe.customer_for(&tx, user_id).await?;
                     let expires_at = now + Duration::minutes(SESSION_LIFETIME_MINUTES);
                     let session =
                         state.stripe.create_checkout_session(&draft, &customer, &state.urls, expires_at).await?;

@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 use shared::payments::events::{self, Applied, Incoming};
-use shared::payments::stripe::Stripe;
+use shared::payments::stripe::EventEffects;
 use shared::platform::config::{self, ConfigError, ProcessEnv, Source};
 use shared::platform::db::Database;
 
@@ -18,7 +18,7 @@ pub const FUNCTION: &str = "reconcile-stripe";
 #[derive(Clone)]
 pub struct State {
     db: Database,
-    stripe: Stripe,
+    effects: EventEffects,
     window_hours: i64,
     max_pages: u32,
 }
@@ -36,7 +36,7 @@ impl State {
         let max_pages: u32 = config::parsed_or(src, "PARLEY_RECONCILE_MAX_PAGES", 20)?;
         Ok(Self {
             db: Database::from_env(src, "PARLEY_SERVICE_DATABASE_URL")?,
-            stripe: Stripe::from_env(src)?,
+            effects: EventEffects::from_env(src)?,
             window_hours,
             max_pages,
         })
@@ -60,7 +60,7 @@ pub async fn handle(
 
 pub async fn run(state: &State) -> Result<Report, String> {
     let since = chrono::Utc::now().timestamp() - state.window_hours * 3600;
-    let listed = state.stripe.recent_events(since, state.max_pages).await.map_err(|e| e.detail.clone())?;
+    let listed = state.effects.stripe().recent_events(since, state.max_pages).await.map_err(|e| e.detail.clone())?;
     let mut report = Report { listed: listed.len() as u64, ..Report::default() };
     let ids: Vec<String> = listed.iter().map(|(id, _)| id.clone()).collect();
     let missing = events::unseen(&state.db, &ids).await.map_err(|e| e.to_string())?;
@@ -68,7 +68,10 @@ pub async fn run(state: &State) -> Result<Report, String> {
     for (id, payload) in listed.into_iter().rev().filter(|(id, _)| missing.contains(id)) {
         report.missing += 1;
         tracing::warn!(event_id = %id, "Stripe event never delivered; applying it now");
-        match events::receive(&state.db, &Incoming::from_payload(payload), FUNCTION).await.map_err(|e| e.to_string())? {
+        match events::receive(&state.db, &Incoming::from_payload(payload), &state.effects.for_function(FUNCTION))
+            .await
+            .map_err(|e| e.to_string())?
+        {
             Applied::Processed | Applied::Duplicate => report.applied += 1,
             Applied::Failed(_) => report.failed += 1,
         }

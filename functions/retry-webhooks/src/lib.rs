@@ -10,9 +10,11 @@
 //! (default 100) events per run; the next run takes the rest.
 
 use serde::Serialize;
+use shared::ApiError;
 use shared::payments::events::{self, Applied};
+use shared::payments::stripe::EventEffects;
 use shared::platform::config::{self, ConfigError, ProcessEnv, Source};
-use shared::platform::db::{Database, DbError};
+use shared::platform::db::Database;
 use shared::platform::metrics;
 
 pub const FUNCTION: &str = "retry-webhooks";
@@ -20,6 +22,7 @@ pub const FUNCTION: &str = "retry-webhooks";
 #[derive(Clone)]
 pub struct State {
     db: Database,
+    effects: EventEffects,
     max_attempts: i32,
     batch_size: i64,
 }
@@ -38,7 +41,12 @@ impl State {
         if !(1..=10_000).contains(&batch_size) {
             return Err(ConfigError::new("PARLEY_WEBHOOK_RETRY_BATCH_SIZE", "must be from 1 to 10000"));
         }
-        Ok(Self { db: Database::from_env(src, "PARLEY_SERVICE_DATABASE_URL")?, max_attempts, batch_size })
+        Ok(Self {
+            db: Database::from_env(src, "PARLEY_SERVICE_DATABASE_URL")?,
+            effects: EventEffects::from_env(src)?,
+            max_attempts,
+            batch_size,
+        })
     }
 }
 
@@ -57,7 +65,7 @@ pub async fn handle(
     run(state).await.map_err(|e| e.to_string().into())
 }
 
-pub async fn run(state: &State) -> Result<Report, DbError> {
+pub async fn run(state: &State) -> Result<Report, ApiError> {
     let mut report = Report::default();
     for due in events::due(&state.db, state.batch_size).await? {
         report.due += 1;
@@ -69,7 +77,7 @@ pub async fn run(state: &State) -> Result<Report, DbError> {
             }
             continue;
         }
-        match events::reprocess(&state.db, &due.event_id, FUNCTION).await? {
+        match events::reprocess(&state.db, &due.event_id, &state.effects.for_function(FUNCTION)).await? {
             Applied::Processed | Applied::Duplicate => report.processed += 1,
             Applied::Failed(_) => report.failed_again += 1,
         }

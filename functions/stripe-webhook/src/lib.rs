@@ -7,7 +7,9 @@
 //! - A verified event is stored in `webhook_events` even when its type is unknown or its
 //!   body does not parse; its effects and `processed` mark commit together
 //!   (`shared::payments::events`). A duplicate delivery → 200, nothing changes.
-//! - A transient failure (the database down) → 503, so Stripe delivers again; a permanent
+//! - Subscription and invoice events apply the object's current state, read from Stripe
+//!   (`PARLEY_STRIPE_SECRET_KEY`, `PARLEY_STRIPE_PLANS`), never the event's copy.
+//! - A transient failure (the database or Stripe down) → 503, so Stripe delivers again; a permanent
 //!   one is stored `failed` with its error → 200 (the retry job takes it from there).
 //! - A fulfilment queues the order's confirmation SMS in its own transaction; it is sent
 //!   right after commit when Twilio is configured (`TWILIO_ACCOUNT_SID`), and by the
@@ -16,7 +18,7 @@
 use serde::Serialize;
 use shared::ApiError;
 use shared::payments::events::{self, Applied};
-use shared::payments::stripe::WebhookSecrets;
+use shared::payments::stripe::{EventEffects, WebhookSecrets};
 use shared::platform::config::{ConfigError, ProcessEnv, Source};
 use shared::platform::db::Database;
 use shared::platform::http::{self, Request, Response, StatusCode};
@@ -30,6 +32,7 @@ pub const FUNCTION: &str = "stripe-webhook";
 pub struct State {
     db: Database,
     secrets: WebhookSecrets,
+    effects: EventEffects,
     /// Sends a fulfilled order's confirmation right after commit; `None` without Twilio.
     sms: Option<Sender>,
 }
@@ -47,7 +50,7 @@ impl State {
             }
             None => None,
         };
-        Ok(Self { db, secrets: WebhookSecrets::from_env(src)?, sms })
+        Ok(Self { db, secrets: WebhookSecrets::from_env(src)?, effects: EventEffects::from_env(src)?, sms })
     }
 }
 
@@ -72,7 +75,7 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
         tracing::warn!(reason = rejected.0, "webhook signature refused");
         ApiError::bad_request(format!("the signature does not verify: {}", rejected.0))
     })?;
-    let outcome = events::receive(&state.db, &incoming, FUNCTION).await?;
+    let outcome = events::receive(&state.db, &incoming, &state.effects.for_function(FUNCTION)).await?;
     let outcome = match outcome {
         Applied::Processed => "processed",
         Applied::Duplicate => "duplicate",

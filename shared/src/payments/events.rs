@@ -11,15 +11,20 @@
 //!   backoff; a transient one (the database gone) is returned to the caller, which answers
 //!   5xx so the provider delivers again;
 //! - effects read the stored raw payload, so a retry or a reconciliation runs exactly the
-//!   code the first delivery ran; status changes only move forward (database triggers).
+//!   code the first delivery ran; status changes only move forward (database triggers);
+//! - subscription and invoice events apply the object's current state read from Stripe,
+//!   never the (possibly old) object inside the event (`super::subscriptions`); Stripe
+//!   unreachable is transient, like the database.
 
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
+use super::subscriptions::{self, Plans, Refused, StripeObjects};
 use crate::platform::audit::{self, Entry};
 use crate::platform::db::{Database, DbError, ToSql, Tx, Type};
+use crate::platform::error::ApiError;
 use crate::platform::metrics;
 use crate::sms::outbox::{self, Template};
 
@@ -87,13 +92,32 @@ pub enum Applied {
     Failed(String),
 }
 
+/// What applying an event needs besides the database: the name of the function (for
+/// metrics), and for subscription and invoice events, Stripe and the plans on sale.
+pub struct Effects<'a> {
+    pub function: &'a str,
+    pub stripe: &'a dyn StripeObjects,
+    pub plans: &'a Plans,
+}
+
 /// Why an event's effects could not be applied.
 #[derive(Debug)]
 pub enum EffectError {
     /// Will fail the same way on every retry: stored `failed`, answered 200.
     Permanent(String),
-    /// The database (or a provider) is unavailable: answered 5xx, nothing stored.
+    /// The database is unavailable: answered 5xx, nothing stored.
     Transient(DbError),
+    /// Stripe could not be read: answered 5xx, nothing stored.
+    Unavailable(ApiError),
+}
+
+impl From<Refused> for EffectError {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::Db(e) => e.into(),
+            Refused::Permanent(why) => EffectError::Permanent(why),
+        }
+    }
 }
 
 impl From<DbError> for EffectError {
@@ -118,8 +142,8 @@ impl From<DbError> for EffectError {
     }
 }
 
-/// Stores `incoming` once and applies it. `Err` only for transient failures.
-pub async fn receive(db: &Database, incoming: &Incoming, function: &str) -> Result<Applied, DbError> {
+/// Stores `incoming` once and applies it. `Err` only for transient failures (503).
+pub async fn receive(db: &Database, incoming: &Incoming, effects: &Effects<'_>) -> Result<Applied, ApiError> {
     let tx = db.begin_service().await?;
     tx.execute(
         "INSERT INTO webhook_events (id, provider, event_id, type, object_id, api_version, payload) \
@@ -135,20 +159,20 @@ pub async fn receive(db: &Database, incoming: &Incoming, function: &str) -> Resu
         ],
     )
     .await?;
-    process_in(tx, &incoming.event_id, function).await
+    process_in(tx, &incoming.event_id, effects).await
 }
 
 /// Applies a stored event again (the retry job, reconciliation). `Err` only for transient
-/// failures.
-pub async fn reprocess(db: &Database, event_id: &str, function: &str) -> Result<Applied, DbError> {
+/// failures (503).
+pub async fn reprocess(db: &Database, event_id: &str, effects: &Effects<'_>) -> Result<Applied, ApiError> {
     let tx = db.begin_service().await?;
-    process_in(tx, event_id, function).await
+    process_in(tx, event_id, effects).await
 }
 
 /// Longest wait between two retries of a failed event.
 const MAX_BACKOFF_MINUTES: i64 = 6 * 60;
 
-async fn process_in(tx: Tx, event_id: &str, function: &str) -> Result<Applied, DbError> {
+async fn process_in(tx: Tx, event_id: &str, effects: &Effects<'_>) -> Result<Applied, ApiError> {
     let row = tx
         .query_opt(
             "SELECT status, type, payload, attempts FROM webhook_events \
@@ -164,7 +188,7 @@ async fn process_in(tx: Tx, event_id: &str, function: &str) -> Result<Applied, D
         return Ok(Applied::Duplicate);
     }
     tx.execute("SAVEPOINT effects", &[]).await?;
-    let outcome = apply(&tx, &event_type, &payload, function).await;
+    let outcome = apply(&tx, &event_type, &payload, effects).await;
     let applied = match outcome {
         Ok(()) => {
             tx.execute(
@@ -194,7 +218,8 @@ async fn process_in(tx: Tx, event_id: &str, function: &str) -> Result<Applied, D
             tracing::warn!(event_id, event_type, error = %why, "webhook event failed; stored for retry");
             Applied::Failed(why)
         }
-        Err(EffectError::Transient(e)) => return Err(e),
+        Err(EffectError::Transient(e)) => return Err(e.into()),
+        Err(EffectError::Unavailable(e)) => return Err(e),
     };
     tx.commit().await?;
     Ok(applied)
@@ -206,7 +231,7 @@ fn text<'a>(object: &'a serde_json::Value, pointer: &str) -> Option<&'a str> {
 }
 
 /// The effects of one event, inside the event's transaction.
-async fn apply(tx: &Tx, event_type: &str, payload: &str, function: &str) -> Result<(), EffectError> {
+async fn apply(tx: &Tx, event_type: &str, payload: &str, effects: &Effects<'_>) -> Result<(), EffectError> {
     let event: serde_json::Value = match serde_json::from_str(payload) {
         Ok(v) => v,
         // Stored for the record; there is nothing to apply.
@@ -214,14 +239,33 @@ async fn apply(tx: &Tx, event_type: &str, payload: &str, function: &str) -> Resu
     };
     let object = event.pointer("/data/object").cloned().unwrap_or_default();
     match event_type {
+        // A subscription's Checkout Session pays for no order: its subscription and invoice
+        // events carry the effects.
+        t if t.starts_with("checkout.session.") && text(&object, "/mode") == Some("subscription") => Ok(()),
         "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
             if text(&object, "/payment_status") == Some("paid") {
-                fulfil(tx, &object, function).await?;
+                fulfil(tx, &object, effects.function).await?;
             }
             Ok(())
         }
         "checkout.session.async_payment_failed" => close(tx, &object, "FAILED").await,
         "checkout.session.expired" => close(tx, &object, "EXPIRED").await,
+        "customer.subscription.created" | "customer.subscription.updated" | "customer.subscription.deleted" => {
+            let id = text(&object, "/id").ok_or_else(|| EffectError::Permanent("no subscription id".into()))?;
+            apply_current_subscription(tx, id, effects).await
+        }
+        "invoice.paid" | "invoice.payment_failed" => {
+            let id = text(&object, "/id").ok_or_else(|| EffectError::Permanent("no invoice id".into()))?;
+            subscriptions::lock_object(tx, id).await?;
+            let invoice = effects.stripe.invoice(id).await.map_err(from_stripe)?;
+            subscriptions::apply_invoice(tx, &invoice).await?;
+            // A failed renewal makes the subscription `past_due` (a paid one `active`
+            // again): its current state says which.
+            match &invoice.subscription {
+                Some(sub) => apply_current_subscription(tx, sub, effects).await,
+                None => Ok(()),
+            }
+        }
         "charge.refunded" => refund(tx, &object).await,
         "payment_method.attached" => attach_card(tx, &object).await,
         "payment_method.detached" => {
@@ -233,6 +277,20 @@ async fn apply(tx: &Tx, event_type: &str, payload: &str, function: &str) -> Resu
         // Stored and marked processed: nothing in Parley depends on these types (yet).
         _ => Ok(()),
     }
+}
+
+/// Reads subscription `id` from Stripe under its lock and writes what it is now.
+async fn apply_current_subscription(tx: &Tx, id: &str, effects: &Effects<'_>) -> Result<(), EffectError> {
+    subscriptions::lock_object(tx, id).await?;
+    let read_at = Utc::now();
+    let state = effects.stripe.subscription(id).await.map_err(from_stripe)?;
+    Ok(subscriptions::apply_subscription(tx, &state, effects.plans, read_at).await?)
+}
+
+/// A Stripe read that failed: an object Stripe does not have is permanent, anything else
+/// (Stripe down, the deadline passed) transient.
+fn from_stripe(e: ApiError) -> EffectError {
+    if e.status == http::StatusCode::NOT_FOUND { EffectError::Permanent(e.detail) } else { EffectError::Unavailable(e) }
 }
 
 /// The order a Checkout Session pays for, locked: by the session id stored at checkout,

@@ -5,6 +5,8 @@
 //!   the wallet payment, and reading orders back (the API role, row-level security);
 //! - [`events`] — the webhook inbox: every verified event stored once, its effects and its
 //!   `processed` mark in one transaction (the service role);
+//! - [`subscriptions`] — the plans on sale, a user's tier, and Stripe's subscription and
+//!   invoice state applied (read current from Stripe, never backwards);
 //! - [`stripe`] (cargo feature `stripe`) — the Stripe client and the webhook signature
 //!   check, linked only by the functions that talk to Stripe.
 //!
@@ -14,3 +16,4 @@ pub mod events;
 pub mod orders;
 #[cfg(feature = "stripe")]
 pub mod stripe;
+pub mod subscriptions;

@@ -16,11 +16,15 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
+use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_checkout::CheckoutSessionMode;
 use stripe_checkout::checkout_session::{
-    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData, ProductData,
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
+    CreateCheckoutSessionSubscriptionData, ProductData,
 };
+use stripe_client_core::{RequestBuilder, StripeMethod};
 use stripe_core::customer::CreateCustomer;
 use stripe_core::event::ListEvent;
 use stripe_types::RangeQueryTs;
@@ -30,8 +34,9 @@ use crate::platform::config::{self, ConfigError, Source};
 use crate::platform::error::ApiError;
 use crate::platform::outbound;
 
-use super::events::Incoming;
+use super::events::{Effects, Incoming};
 use super::orders::Draft;
+use super::subscriptions::{InvoiceState, Plans, StripeObjects, SubscriptionState};
 
 /// Attempts per call (the first and two retries), all with the same idempotency key.
 const ATTEMPTS: u32 = 3;
@@ -87,8 +92,23 @@ impl Stripe {
         };
         match tokio::time::timeout(self.deadline, attempts).await {
             Ok(Ok(out)) => Ok(out),
+            Ok(Err(StripeError::Stripe(err, 404))) => {
+                Err(ApiError::not_found(err.message.clone().unwrap_or_else(|| "Stripe has no such object".to_owned())))
+            }
             Ok(Err(e)) => Err(ApiError::unavailable("Stripe").with_source(short(&e))),
             Err(_) => Err(ApiError::unavailable("Stripe").with_source("deadline exceeded")),
+        }
+    }
+
+    /// The user's Stripe customer: the one stored, else created (once, keyed by the user
+    /// id) and stored in `tx`.
+    pub async fn customer_for(&self, tx: &crate::platform::db::Tx, user_id: Uuid) -> Result<String, ApiError> {
+        match super::orders::stripe_customer(tx, user_id).await? {
+            Some(c) => Ok(c),
+            None => {
+                let created = self.create_customer(user_id).await?;
+                super::orders::remember_stripe_customer(tx, user_id, &created).await
+            }
         }
     }
 
@@ -155,6 +175,182 @@ impl Stripe {
             .ok_or_else(|| ApiError::unavailable("Stripe").with_source("the Checkout Session has no url"))?;
         let expires_at = DateTime::from_timestamp(session.expires_at, 0).unwrap_or(expires_at);
         Ok(Session { id: session.id.as_str().to_owned(), url, expires_at })
+    }
+}
+
+impl Stripe {
+    /// Opens a Checkout Session (mode `subscription`) for `price`; the subscription it
+    /// creates carries `metadata.user_id` and `metadata.plan`. `key` makes a retried request
+    /// get the same session back.
+    pub async fn create_subscription_session(
+        &self,
+        user_id: Uuid,
+        customer: &str,
+        plan: &str,
+        price: &str,
+        urls: &CheckoutUrls,
+        key: &str,
+    ) -> Result<Session, ApiError> {
+        let metadata =
+            HashMap::from([("user_id".to_owned(), user_id.to_string()), ("plan".to_owned(), plan.to_owned())]);
+        let mut item = CreateCheckoutSessionLineItems::new();
+        item.price = Some(price.to_owned());
+        item.quantity = Some(1);
+        let mut subscription = CreateCheckoutSessionSubscriptionData::new();
+        subscription.metadata = Some(metadata.clone());
+        let req = CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Subscription)
+            .customer(customer)
+            .client_reference_id(user_id.to_string())
+            .metadata(metadata)
+            .line_items(vec![item])
+            .subscription_data(subscription)
+            .success_url(urls.success.clone())
+            .cancel_url(urls.cancel.clone());
+        let key = idempotency_key(key)?;
+        let session = self
+            .with_retries(|| {
+                req.customize().request_strategy(RequestStrategy::Idempotent(key.clone())).send(&self.client)
+            })
+            .await?;
+        let url = session
+            .url
+            .clone()
+            .ok_or_else(|| ApiError::unavailable("Stripe").with_source("the Checkout Session has no url"))?;
+        let expires_at = DateTime::from_timestamp(session.expires_at, 0).unwrap_or_else(Utc::now);
+        Ok(Session { id: session.id.as_str().to_owned(), url, expires_at })
+    }
+
+    /// A Billing Portal session for `customer`: the URL where they manage cards and cancel.
+    pub async fn create_portal_session(&self, customer: &str, return_url: &str, key: &str) -> Result<String, ApiError> {
+        let req = CreateBillingPortalSession::new().customer(customer).return_url(return_url);
+        let key = idempotency_key(key)?;
+        let session = self
+            .with_retries(|| {
+                req.customize().request_strategy(RequestStrategy::Idempotent(key.clone())).send(&self.client)
+            })
+            .await?;
+        Ok(session.url)
+    }
+
+    /// GETs `path` into `T`. For the objects read in full elsewhere only a few fields
+    /// matter, and reading just those keeps an API version that adds or reshapes others
+    /// from breaking the read.
+    async fn get<T: miniserde::Deserialize + Send>(&self, path: String) -> Result<T, ApiError> {
+        self.with_retries(|| RequestBuilder::new(StripeMethod::Get, path.clone()).customize::<T>().send(&self.client))
+            .await
+    }
+}
+
+/// What a function that applies Stripe's events needs: the client (subscription and
+/// invoice events read the current state) and the plans on sale.
+#[derive(Clone)]
+pub struct EventEffects {
+    stripe: Stripe,
+    plans: Plans,
+}
+
+impl EventEffects {
+    /// The Stripe settings ([`Stripe::from_env`]) and `PARLEY_STRIPE_PLANS`.
+    pub fn from_env(src: &impl Source) -> Result<Self, ConfigError> {
+        Ok(Self { stripe: Stripe::from_env(src)?, plans: Plans::from_env(src)? })
+    }
+
+    pub fn stripe(&self) -> &Stripe {
+        &self.stripe
+    }
+
+    /// The context `events::receive`/`reprocess` apply an event in, for `function`.
+    pub fn for_function<'a>(&'a self, function: &'a str) -> Effects<'a> {
+        Effects { function, stripe: &self.stripe, plans: &self.plans }
+    }
+}
+
+/// The fields of a Stripe subscription Parley reads (API version 2025-03-31 and later keep
+/// the billing period on the subscription's items).
+#[derive(miniserde::Deserialize)]
+struct SubscriptionFields {
+    id: String,
+    customer: String,
+    status: String,
+    cancel_at_period_end: bool,
+    metadata: HashMap<String, String>,
+    items: ItemList,
+}
+
+#[derive(miniserde::Deserialize)]
+struct ItemList {
+    data: Vec<ItemFields>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct ItemFields {
+    price: PriceFields,
+    current_period_start: Option<i64>,
+    current_period_end: Option<i64>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct PriceFields {
+    id: String,
+}
+
+/// The fields of a Stripe invoice Parley reads; the subscription is under
+/// `parent.subscription_details` since API version 2025-03-31.
+#[derive(miniserde::Deserialize)]
+struct InvoiceFields {
+    id: String,
+    customer: String,
+    status: Option<String>,
+    amount_due: i64,
+    amount_paid: i64,
+    currency: String,
+    parent: Option<InvoiceParent>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct InvoiceParent {
+    subscription_details: Option<SubscriptionDetails>,
+}
+
+#[derive(miniserde::Deserialize)]
+struct SubscriptionDetails {
+    subscription: Option<String>,
+}
+
+impl StripeObjects for Stripe {
+    fn subscription<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<SubscriptionState, ApiError>> {
+        Box::pin(async move {
+            let s: SubscriptionFields = self.get(format!("/subscriptions/{id}")).await?;
+            let item = s.items.data.first();
+            let at = |t: Option<i64>| t.and_then(|t| DateTime::from_timestamp(t, 0));
+            Ok(SubscriptionState {
+                user_id: s.metadata.get("user_id").and_then(|u| u.parse().ok()),
+                plan: s.metadata.get("plan").cloned(),
+                price_id: item.map(|i| i.price.id.clone()),
+                current_period_start: at(item.and_then(|i| i.current_period_start)),
+                current_period_end: at(item.and_then(|i| i.current_period_end)),
+                id: s.id,
+                customer: s.customer,
+                status: s.status,
+                cancel_at_period_end: s.cancel_at_period_end,
+            })
+        })
+    }
+
+    fn invoice<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<InvoiceState, ApiError>> {
+        Box::pin(async move {
+            let i: InvoiceFields = self.get(format!("/invoices/{id}")).await?;
+            Ok(InvoiceState {
+                subscription: i.parent.and_then(|p| p.subscription_details).and_then(|d| d.subscription),
+                id: i.id,
+                customer: i.customer,
+                status: i.status.unwrap_or_else(|| "draft".to_owned()),
+                amount_due: i.amount_due,
+                amount_paid: i.amount_paid,
+                currency: i.currency,
+            })
+        })
     }
 }
 

@@ -34,7 +34,29 @@ impl Limit {
 
     /// Reads `NAME` as `<max>/<seconds>s` (e.g. `20/60s`), or `default` when unset.
     pub fn from_env(src: &impl Source, name: &str, default: Limit) -> Result<Self, ConfigError> {
-        let Some(v) = config::optional(src, name) else { return Ok(default) };
+        match config::optional(src, name) {
+            Some(v) => Self::parse(name, &v),
+            None => Ok(default),
+        }
+    }
+
+    /// Reads `NAME` as named limits, `<name>:<max>/<seconds>s` comma-separated (e.g.
+    /// `plus:300/60s,pro:1000/60s`); empty when unset.
+    pub fn named_from_env(src: &impl Source, name: &str) -> Result<Vec<(String, Limit)>, ConfigError> {
+        let Some(v) = config::optional(src, name) else { return Ok(Vec::new()) };
+        v.split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|entry| {
+                let (key, limit) = entry
+                    .split_once(':')
+                    .ok_or_else(|| ConfigError::new(name, "must list <name>:<max>/<seconds>s, comma-separated"))?;
+                Ok((key.trim().to_owned(), Self::parse(name, limit)?))
+            })
+            .collect()
+    }
+
+    fn parse(name: &str, v: &str) -> Result<Self, ConfigError> {
         let bad = || ConfigError::new(name, "must look like <max>/<seconds>s, e.g. 20/60s");
         let (max, secs) = v.trim().split_once('/').ok_or_else(bad)?;
         let max: u32 = max.trim().parse().map_err(|_| bad())?;
@@ -149,8 +171,14 @@ impl RateLimiter {
 
     /// 429 when `caller` is over its limit on `route`.
     pub async fn enforce(&self, route: &str, caller: &Caller, limits: &CallerLimits) -> Result<(), ApiError> {
-        let caller = caller.require_any()?;
         let limit = if caller.user_id.is_some() { limits.user } else { limits.anonymous };
+        self.enforce_limit(route, caller, limit).await
+    }
+
+    /// 429 when `caller` is over `limit` on `route` (a limit the route chose for this
+    /// caller, e.g. by plan).
+    pub async fn enforce_limit(&self, route: &str, caller: &Caller, limit: Limit) -> Result<(), ApiError> {
+        let caller = caller.require_any()?;
         match self.check(route, &caller.key(), limit).await? {
             Decision::Allowed { .. } | Decision::Unchecked => Ok(()),
             Decision::Limited { retry_after } => Err(too_many(limit, retry_after)),

@@ -53,6 +53,9 @@ pub async fn build(name: &str) -> Option<Result<Handler, ConfigError>> {
         "phone-verification-check" => host!(phone_verification_check),
         "twilio-status-webhook" => host!(twilio_status_webhook),
         "twilio-inbound-webhook" => host!(twilio_inbound_webhook),
+        "subscription-create" => host!(subscription_create),
+        "subscription-get" => host!(subscription_get),
+        "billing-portal-session" => host!(billing_portal_session),
         _ => None,
     }
 }

@@ -11,11 +11,21 @@
 //! - every state change appends an event to `GET /v1/events` (newest first), which is what
 //!   `reconcile-stripe`-style repair reads; nothing is delivered by the stub itself.
 //!
-//! Endpoints: `POST /v1/customers`, `GET /v1/customers/{id}`, `POST /v1/checkout/sessions`,
-//! `GET /v1/checkout/sessions/{id}`, `POST /v1/checkout/sessions/{id}/expire`,
-//! `POST /v1/billing_portal/sessions`, `GET /v1/events`, and the test hook
-//! `POST /_stub/checkout/sessions/{id}/pay` (answers the events it created, for
-//! `parley-local stripe pay` to sign and deliver).
+//! Endpoints: `POST /v1/customers`, `GET /v1/customers/{id}`, `POST /v1/checkout/sessions`
+//! (mode `payment` with inline prices, or `subscription` with a price id — every price
+//! costs 900 cents a month here), `GET /v1/checkout/sessions/{id}`,
+//! `POST /v1/checkout/sessions/{id}/expire`, `GET /v1/subscriptions/{id}`,
+//! `GET /v1/invoices/{id}`, `POST /v1/billing_portal/sessions`, `GET /v1/events`, and test
+//! hooks that answer the events they created (for `parley-local stripe pay` or a test to
+//! sign and deliver):
+//! - `POST /_stub/checkout/sessions/{id}/pay` — the buyer pays; a subscription session
+//!   also creates its subscription (active) and first invoice (paid);
+//! - `POST /_stub/subscriptions/{id}` with `status` and/or `cancel_at_period_end` — the
+//!   subscription changes (as in the Billing Portal): `customer.subscription.updated`
+//!   (`canceled` also `customer.subscription.deleted`);
+//! - `POST /_stub/subscriptions/{id}/renewal_failed` — a renewal invoice fails: the
+//!   subscription becomes `past_due` (`invoice.payment_failed`,
+//!   `customer.subscription.updated`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -31,6 +41,9 @@ use tokio::net::TcpListener;
 
 /// The API version the stub claims to render objects in.
 pub const API_VERSION: &str = "2025-11-17.clover";
+
+/// What every price costs in the stub, per month.
+pub const SUBSCRIPTION_PRICE_CENTS: i64 = 900;
 
 #[derive(Default)]
 struct State {
@@ -198,7 +211,8 @@ fn route(st: &mut State, method: &str, path: &str, form: &Value, query: &Value) 
                 200,
                 json!({
                     "id": id, "object": "billing_portal.session", "created": now(), "livemode": false,
-                    "customer": customer, "return_url": form.get("return_url"), "configuration": "bpc_local",
+                    "customer": customer, "customer_account": null, "return_url": form.get("return_url"),
+                    "configuration": "bpc_local",
                     "locale": null, "on_behalf_of": null, "flow": null,
                     "url": format!("https://billing.stripe.local/p/session/{id}"),
                 }),
@@ -218,7 +232,17 @@ fn route(st: &mut State, method: &str, path: &str, form: &Value, query: &Value) 
             let page: Vec<Value> = rest.iter().take(limit.clamp(1, 100)).map(|e| (*e).clone()).collect();
             (200, json!({"object": "list", "url": "/v1/events", "has_more": rest.len() > page.len(), "data": page}))
         }
+        ("GET", ["v1", "subscriptions", id]) => match st.objects.get(*id) {
+            Some(s) => (200, s.clone()),
+            None => missing("subscription", id),
+        },
+        ("GET", ["v1", "invoices", id]) => match st.objects.get(*id) {
+            Some(i) => (200, i.clone()),
+            None => missing("invoice", id),
+        },
         ("POST", ["_stub", "checkout", "sessions", id, "pay"]) => pay(st, id),
+        ("POST", ["_stub", "subscriptions", id]) => change_subscription(st, id, form),
+        ("POST", ["_stub", "subscriptions", id, "renewal_failed"]) => renewal_failed(st, id),
         _ => error(
             404,
             "invalid_request_error",
@@ -249,7 +273,11 @@ fn create_session(st: &mut State, form: &Value) -> Reply {
     let mut currency = "usd".to_owned();
     for (i, item) in items.iter().enumerate() {
         let quantity = item["quantity"].as_str().and_then(|q| q.parse::<i64>().ok()).unwrap_or(1);
-        let Some(amount) = item["price_data"]["unit_amount"].as_str().and_then(|a| a.parse::<i64>().ok()) else {
+        let amount = match (mode.as_str(), item["price"].as_str()) {
+            ("subscription", Some(_)) => Some(SUBSCRIPTION_PRICE_CENTS),
+            _ => item["price_data"]["unit_amount"].as_str().and_then(|a| a.parse::<i64>().ok()),
+        };
+        let Some(amount) = amount else {
             return error(
                 400,
                 "invalid_request_error",
@@ -282,6 +310,8 @@ fn create_session(st: &mut State, form: &Value) -> Reply {
         "client_reference_id": form.get("client_reference_id"), "customer": form.get("customer"),
         "metadata": form.get("metadata").cloned().unwrap_or(json!({})),
         "success_url": form.get("success_url"), "cancel_url": form.get("cancel_url"),
+        "line_items_price": items.first().and_then(|i| i.get("price")).cloned(),
+        "subscription_metadata": form.pointer("/subscription_data/metadata").cloned().unwrap_or(json!({})),
         "payment_intent": null, "subscription": null, "invoice": null,
         "payment_method_types": ["card"], "custom_fields": [], "shipping_options": [],
         "automatic_tax": {"enabled": false, "liability": null, "provider": null, "status": null},
@@ -307,11 +337,85 @@ fn pay(st: &mut State, id: &str) -> Reply {
     }
     session["status"] = json!("complete");
     session["payment_status"] = json!("paid");
-    session["payment_intent"] = json!(st.id("pi"));
     session["url"] = Value::Null;
+    let mut events = Vec::new();
+    if session["mode"] == "subscription" {
+        let (subscription, invoice) = start_subscription(st, &session);
+        session["subscription"] = subscription["id"].clone();
+        session["invoice"] = invoice["id"].clone();
+        events.push(st.event("customer.subscription.created", subscription));
+        events.push(st.event("invoice.paid", invoice));
+    } else {
+        session["payment_intent"] = json!(st.id("pi"));
+    }
     st.objects.insert(id.to_owned(), session.clone());
-    let completed = st.event("checkout.session.completed", session);
-    (200, json!({"object": "list", "data": [completed]}))
+    events.push(st.event("checkout.session.completed", session));
+    (200, json!({"object": "list", "data": events}))
+}
+
+/// The subscription a paid subscription session creates, and its first (paid) invoice.
+fn start_subscription(st: &mut State, session: &Value) -> (Value, Value) {
+    let (sub_id, item_id) = (st.id("sub"), st.id("si"));
+    let start = now();
+    let subscription = json!({
+        "id": sub_id, "object": "subscription", "customer": session["customer"], "status": "active",
+        "cancel_at_period_end": false, "cancel_at": null, "canceled_at": null, "created": start,
+        "currency": session["currency"], "livemode": false,
+        "metadata": session["subscription_metadata"],
+        "items": {"object": "list", "has_more": false, "url": format!("/v1/subscription_items?subscription={sub_id}"),
+            "data": [{"id": item_id, "object": "subscription_item", "quantity": 1,
+                "price": {"id": session["line_items_price"], "object": "price", "currency": session["currency"],
+                          "unit_amount": SUBSCRIPTION_PRICE_CENTS, "recurring": {"interval": "month", "interval_count": 1}},
+                "current_period_start": start, "current_period_end": start + 30 * 24 * 3600}]},
+    });
+    st.objects.insert(sub_id.clone(), subscription.clone());
+    let invoice = new_invoice(st, &subscription, "paid");
+    (subscription, invoice)
+}
+
+fn new_invoice(st: &mut State, subscription: &Value, status: &str) -> Value {
+    let id = st.id("in");
+    let paid = if status == "paid" { SUBSCRIPTION_PRICE_CENTS } else { 0 };
+    let invoice = json!({
+        "id": id, "object": "invoice", "customer": subscription["customer"], "status": status,
+        "amount_due": SUBSCRIPTION_PRICE_CENTS, "amount_paid": paid, "amount_remaining": SUBSCRIPTION_PRICE_CENTS - paid,
+        "currency": subscription["currency"], "created": now(), "livemode": false,
+        "parent": {"type": "subscription_details", "quote_details": null,
+                   "subscription_details": {"subscription": subscription["id"], "metadata": subscription["metadata"]}},
+    });
+    st.objects.insert(id, invoice.clone());
+    invoice
+}
+
+/// A change made in the Billing Portal (or by Stripe): the fields in `form`.
+fn change_subscription(st: &mut State, id: &str, form: &Value) -> Reply {
+    let Some(mut subscription) = st.objects.get(id).cloned() else { return missing("subscription", id) };
+    if let Some(status) = form.get("status").and_then(Value::as_str) {
+        subscription["status"] = json!(status);
+        if status == "canceled" {
+            subscription["canceled_at"] = json!(now());
+        }
+    }
+    if let Some(cancel) = form.get("cancel_at_period_end").and_then(Value::as_str) {
+        subscription["cancel_at_period_end"] = json!(cancel == "true");
+    }
+    st.objects.insert(id.to_owned(), subscription.clone());
+    let mut events = vec![st.event("customer.subscription.updated", subscription.clone())];
+    if subscription["status"] == "canceled" {
+        events.push(st.event("customer.subscription.deleted", subscription));
+    }
+    (200, json!({"object": "list", "data": events}))
+}
+
+/// A renewal whose payment fails: an open invoice, and the subscription `past_due`.
+fn renewal_failed(st: &mut State, id: &str) -> Reply {
+    let Some(mut subscription) = st.objects.get(id).cloned() else { return missing("subscription", id) };
+    subscription["status"] = json!("past_due");
+    st.objects.insert(id.to_owned(), subscription.clone());
+    let invoice = new_invoice(st, &subscription, "open");
+    let failed = st.event("invoice.payment_failed", invoice);
+    let updated = st.event("customer.subscription.updated", subscription);
+    (200, json!({"object": "list", "data": [failed, updated]}))
 }
 
 /// Stripe's webhook signature header for `payload` at time `t`:
