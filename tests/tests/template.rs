@@ -263,3 +263,19 @@ fn the_data_stack_exports_what_the_application_imports() {
         "every ImportValue names its export as ${{DataStackName}}-<Output>"
     );
 }
+
+#[test]
+fn docs_scaling_md_shows_the_connection_budget_the_templates_imply_and_every_stage_fits() {
+    let read = |p: &str| std::fs::read_to_string(repo().join(p)).unwrap();
+    let block = parley_local::capacity::markdown(&read("infra/template.yaml"), &read("infra/data.yaml")).unwrap();
+    let doc = read("docs/scaling.md");
+    assert!(
+        doc.contains(&block),
+        "docs/scaling.md's connection budget is stale: run `target/debug/parley-local capacity --write`\n{block}"
+    );
+    // Every stage's worst case fits what the proxy may open, and nothing with a database is
+    // left unreserved (which would make the worst case unbounded).
+    for line in block.lines().filter(|l| l.starts_with("| staging |") || l.starts_with("| prod |")) {
+        assert!(line.contains("| yes,"), "over the proxy's connection budget: {line}");
+    }
+}

@@ -112,12 +112,16 @@ impl From<tokio_postgres::Error> for ApiError {
     }
 }
 
+/// Connections per pool unless `PARLEY_DB_POOL_SIZE` says otherwise: one Lambda instance
+/// serves one request at a time (docs/scaling.md counts with it).
+pub const DEFAULT_POOL_SIZE: usize = 2;
+
 impl Database {
     /// A pool for the connection string in `var` (a `postgres://` URL). Pool size comes from
-    /// `PARLEY_DB_POOL_SIZE` (default 2: one Lambda instance serves one request at a time).
+    /// `PARLEY_DB_POOL_SIZE` (default [`DEFAULT_POOL_SIZE`]).
     pub fn from_env(src: &impl Source, var: &str) -> Result<Self, ConfigError> {
         let url = config::required(src, var)?;
-        let size: usize = config::parsed_or(src, "PARLEY_DB_POOL_SIZE", 2)?;
+        let size: usize = config::parsed_or(src, "PARLEY_DB_POOL_SIZE", DEFAULT_POOL_SIZE)?;
         if size == 0 {
             return Err(ConfigError::new("PARLEY_DB_POOL_SIZE", "must be at least 1"));
         }

@@ -2,6 +2,7 @@
 //! in `infra/template.yaml` by calling the functions' handlers in-process, plus the
 //! provisioning, migration and dev-token commands the `make up` / `make test` scripts use.
 
+pub mod capacity;
 pub mod cors;
 pub mod event;
 pub mod provision;

@@ -40,6 +40,12 @@ enum Command {
     Migrate,
     /// Create the template's DynamoDB tables and KMS keys in the emulator; print their env.
     Provision,
+    /// Print the connection and concurrency budget the templates imply (docs/scaling.md);
+    /// `--write` puts it into docs/scaling.md.
+    Capacity {
+        #[arg(long)]
+        write: bool,
+    },
     /// A local Twilio (Verify and Messages) for TWILIO_*_BASE_URL; see src/twilio_stub.rs.
     TwilioStub {
         /// Address to listen on; port 0 picks a free port.
@@ -58,8 +64,6 @@ enum Command {
         /// The message text.
         body: String,
     },
-    /// Run a scheduled job (or migrate) once with an event file, e.g.
-    /// `parley-local invoke verify-chains events/verify-chains/nightly.json`.
     /// Serve the local Stripe stub (tools/local/src/stripe_stub.rs) on loopback.
     StripeStub {
         /// Address to listen on; port 0 picks a free port.
@@ -74,6 +78,8 @@ enum Command {
         #[command(subcommand)]
         command: StripeCommand,
     },
+    /// Run a scheduled job (or migrate) once with an event file, e.g.
+    /// `parley-local invoke verify-chains events/verify-chains/nightly.json`.
     Invoke {
         /// The function's crate name under functions/.
         function: String,
@@ -170,6 +176,19 @@ async fn run(command: Command) -> Result<(), String> {
             let (url, public, token) = (get("PARLEY_URL")?, get("PARLEY_PUBLIC_URL")?, get("TWILIO_AUTH_TOKEN")?);
             let answer = parley_local::inbound_sms(&url, &public, &token, &from, &body).await?;
             println!("{answer}");
+            Ok(())
+        }
+        Command::Capacity { write } => {
+            let root = parley_local::repo_root();
+            let read = |p: &str| std::fs::read_to_string(root.join(p)).map_err(|e| format!("{p}: {e}"));
+            let block = parley_local::capacity::markdown(&read("infra/template.yaml")?, &read("infra/data.yaml")?)?;
+            if write {
+                let doc = parley_local::capacity::replace_block(&read("docs/scaling.md")?, &block)?;
+                std::fs::write(root.join("docs/scaling.md"), doc).map_err(|e| e.to_string())?;
+                println!("docs/scaling.md updated");
+            } else {
+                print!("{block}");
+            }
             Ok(())
         }
         Command::Provision => {
