@@ -209,3 +209,38 @@ async fn the_api_role_cannot_mark_its_own_order_paid() {
     assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE), "{err}");
     assert_eq!(order_status(&order.to_string()).await, "PENDING");
 }
+
+#[tokio::test]
+async fn the_sweep_leaves_an_item_being_paid_for_and_the_payment_still_purchases_it() {
+    // GIVEN a card checkout still open, whose quote lapses before the buyer pays
+    let (user, quote_id, _) = user_with_cart().await;
+    let started = checkout(user, "card").await;
+    assert_eq!(started.status, 201, "{}", started.body);
+    let order = started.body["order_id"].as_str().unwrap().to_owned();
+    let db = superuser().await;
+    let quote: Uuid = quote_id.parse().unwrap();
+    db.execute(
+        "UPDATE quotes SET created_at = now() - interval '2 hours', expires_at = now() - interval '1 minute' WHERE id = $1",
+        &[&quote],
+    )
+    .await
+    .unwrap();
+    // WHEN the sweep runs
+    let state = sweep_expired::State::from_env().await.unwrap();
+    sweep_expired::run(&state).await.unwrap();
+    let item_status = || async {
+        db.query_one("SELECT status FROM quote_cart_items WHERE quote_id = $1", &[&quote])
+            .await
+            .unwrap()
+            .get::<_, String>(0)
+    };
+    // THEN the item is still ACTIVE (its order is live)
+    assert_eq!(item_status().await, "ACTIVE");
+    // WHEN the buyer pays
+    for event in stub_pay(&session_of(&order).await).await {
+        assert_eq!(deliver_signed(&event.to_string()).await.status, 200);
+    }
+    // THEN the order is PAID and the item PURCHASED, not stranded as EXPIRED
+    assert_eq!(order_status(&order).await, "PAID");
+    assert_eq!(item_status().await, "PURCHASED");
+}

@@ -61,9 +61,14 @@ const EXPIRE_QUOTES: &str = "UPDATE quotes SET status = 'EXPIRED' WHERE id IN ( 
      SELECT id FROM quotes WHERE status = 'ACTIVE' AND expires_at <= now() \
      ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)";
 
+// An item in a live order (a card checkout still open) is left alone: the buyer may be
+// paying for it right now, and a paid order must be able to mark it PURCHASED. If that
+// order closes unpaid, the item is no longer live and the next run expires it.
 const EXPIRE_CART_ITEMS: &str = "UPDATE quote_cart_items SET status = 'EXPIRED' WHERE id IN ( \
      SELECT i.id FROM quote_cart_items i JOIN quotes q ON q.id = i.quote_id \
-     WHERE i.status = 'ACTIVE' AND q.expires_at <= now() LIMIT $1 FOR UPDATE OF i SKIP LOCKED)";
+     WHERE i.status = 'ACTIVE' AND q.expires_at <= now() \
+       AND NOT EXISTS (SELECT 1 FROM order_items o WHERE o.cart_item_id = i.id AND o.live) \
+     LIMIT $1 FOR UPDATE OF i SKIP LOCKED)";
 
 const DELETE_SESSIONS: &str = "DELETE FROM anonymous_sessions WHERE id IN ( \
      SELECT id FROM anonymous_sessions WHERE claimed_by_user_id IS NULL \
