@@ -57,8 +57,9 @@ async fn a_ciphertext_copied_from_another_wallets_row_signs_nothing() {
             .json(&json!({"message": "pay 100 to bob"})),
     )
     .await;
-    // THEN it is refused with the documented 503 (the key cannot be decrypted), carrying no signature
-    reply.assert_problem(503);
+    // THEN it is refused with a 500 (KMS answered and refused: not an outage to retry),
+    // carrying no signature
+    reply.assert_problem(500);
     assert!(reply.body.get("signature").is_none(), "{}", reply.body);
     // AND nothing was signed with either wallet
     let signed: i64 = owner

@@ -122,8 +122,8 @@ pub async fn create(
     Ok((wallet, true))
 }
 
-/// EIP-191 signs `message` with the user's wallet key. 404 without a wallet; 503 when
-/// KMS cannot decrypt.
+/// EIP-191 signs `message` with the user's wallet key. 404 without a wallet; 503 when KMS
+/// cannot be reached; 500 when KMS refuses to decrypt (the ciphertext is not this wallet's).
 pub async fn sign(
     tx: &Tx,
     custody: &KeyCustody,
@@ -140,8 +140,15 @@ pub async fn sign(
         .ok_or_else(|| ApiError::not_found("this user has no wallet; create one with POST /v1/wallets"))?;
     let (wallet_id, address, ciphertext): (Uuid, String, Vec<u8>) = (row.get(0), row.get(1), row.get(2));
     let secret = custody.unwrap(&ciphertext, wallet_id, user_id).await.map_err(|e| {
-        tracing::error!(error = %e, %wallet_id, "wallet key could not be decrypted");
-        ApiError::unavailable("key custody (KMS)")
+        if e.unreachable {
+            tracing::error!(error = %e, %wallet_id, "KMS unreachable; wallet key not decrypted");
+            ApiError::unavailable("key custody (KMS)")
+        } else {
+            // KMS answered and refused (a ciphertext that is not this wallet's, or a policy
+            // that forbids it): retrying cannot help, and it may be tampering.
+            tracing::error!(error = %e, %wallet_id, "KMS refused to decrypt a wallet key; possible tampering");
+            ApiError::internal()
+        }
     })?;
     let key = WalletKey::from_bytes(&secret).map_err(|e| ApiError::internal().with_source(e))?;
     drop(secret);
