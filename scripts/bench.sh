@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # `make bench`: the performance budget (design brief §6) on release binaries, against an
-# ephemeral stack of its own. Prints a Markdown table and keeps it in .local/bench.md.
-# Not part of `make test`: release builds with full LTO take minutes on a small machine.
+# ephemeral stack of its own, written to docs/performance.md (no number in it is typed by
+# hand). Not part of `make test`: release builds with full LTO take a long time here.
+#   1. every function built for x86_64, release (the binaries the bench runs);
+#   2. every function built for arm64 by cargo-lambda with zig, as `make package` does, for
+#      the sizes that ship (PARLEY_BENCH_ARM64=0 skips it);
+#   3. the stack (PostgreSQL, moto, the Stripe and Twilio stubs), then tools/bench;
+#   4. docs/performance.md rewritten from the run.
+# PARLEY_BENCH_FUNCTIONS="health cart-get" measures only those (plus the three floor
+# functions and the two jobs the growth section runs) — a quicker, partial report that says
+# it is partial. PARLEY_BENCH_GROWTH=0 skips the growth section (it seeds a million messages).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -9,26 +17,60 @@ cd "$ROOT"
 ensure_postgres
 ensure_venv
 
-say "building release binaries (full LTO; this takes a while)"
-cargo build --release -p session-me -p session-anonymous -p chat-history -p parley-bench
+functions=()
+if [ -n "${PARLEY_BENCH_FUNCTIONS:-}" ]; then
+  read -r -a functions <<<"session-me session-anonymous chat-history verify-chains sweep-expired $PARLEY_BENCH_FUNCTIONS"
+  export PARLEY_BENCH_FUNCTIONS="${functions[*]}"
+else
+  for d in functions/*/; do functions+=("$(basename "$d")"); done
+fi
+packages=()
+for f in "${functions[@]}"; do packages+=(-p "$f"); done
+
+say "building ${#functions[@]} functions for x86_64, release (full LTO; this takes a while)"
+cargo build --release "${packages[@]}" -p parley-bench
 cargo build -q -p parley-local
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 
+if [ "${PARLEY_BENCH_ARM64:-1}" != 0 ]; then
+  PKG_VENV="$LOCAL/venv-package"
+  ensure_venv "$PKG_VENV" "$ROOT/infra/requirements-package.txt"
+  if ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
+    rustup target add aarch64-unknown-linux-gnu
+  fi
+  say "building ${#functions[@]} functions for arm64 with cargo-lambda (what ships)"
+  PATH="$PKG_VENV/bin:$PATH" cargo lambda build --release --arm64 "${packages[@]}"
+fi
+
+SIZES="$LOCAL/bench-sizes.tsv"
+python3 - "$TARGET" "$SIZES" "${functions[@]}" <<'PY'
+import io, os, sys, zipfile
+target, out, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+def zipped(path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.write(path, "bootstrap")
+    return len(buf.getvalue())
+with open(out, "w") as f:
+    for n in names:
+        arm = os.path.join(target, "lambda", n, "bootstrap")
+        arm_size = str(zipped(arm)) if os.environ.get("PARLEY_BENCH_ARM64", "1") != "0" and os.path.exists(arm) else "-"
+        f.write(f"{n}\t{zipped(os.path.join(target, 'release', n))}\t{arm_size}\n")
+PY
+
 ephemeral_stack_up bench "$TARGET/debug/parley-local"
+HTTP_PORT=$(free_port)
+echo "export PARLEY_PUBLIC_URL=http://127.0.0.1:$HTTP_PORT" >>"$STATE/stack.env"
+twilio_stub_start "$TARGET/debug/parley-local" "$STATE" "$STATE/stack.env"
 . "$STATE/stack.env"
-export PARLEY_BENCH_BIN_DIR="$TARGET/release"
-# Thousands of sessions come from 127.0.0.1: keep the per-address limit (still checked, so
-# its DynamoDB call is measured) from refusing them.
-export PARLEY_SESSION_RATE_LIMIT=100000000/60s
+export PARLEY_BENCH_BIN_DIR="$TARGET/release" PARLEY_BENCH_SIZES="$SIZES" PARLEY_ROOT="$ROOT"
+export PARLEY_BENCH_COMMIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs/performance.md' || echo ' (with uncommitted changes)')"
+# Thousands of sessions and messages come from 127.0.0.1 as one user: keep the limits
+# (still checked, so their DynamoDB calls are measured) from refusing them.
+export PARLEY_SESSION_RATE_LIMIT=100000000/60s PARLEY_ANONYMOUS_ADDRESS_RATE_LIMIT=100000000/60s
+export PARLEY_CHAT_RATE_LIMIT_USER=100000000/60s PARLEY_CHAT_RATE_LIMIT_ANONYMOUS=100000000/60s
 
 say "measuring"
-"$TARGET/release/parley-bench" | tee "$LOCAL/bench.md"
-for f in session-me session-anonymous chat-history; do
-  python3 - "$TARGET/release/$f" <<'PY'
-import io, os, sys, zipfile
-buf = io.BytesIO()
-with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-    z.write(sys.argv[1], "bootstrap")
-print(f"{os.path.basename(sys.argv[1])}: zipped bootstrap {len(buf.getvalue()) / 1048576:.2f} MB")
-PY
-done | tee -a "$LOCAL/bench.md"
+"$TARGET/release/parley-bench" >"$LOCAL/performance.md"
+mv "$LOCAL/performance.md" docs/performance.md
+say "wrote docs/performance.md"

@@ -9,8 +9,16 @@
 //! - the same SQL replayed directly with tokio-postgres, for the database endpoints;
 //! - peak RSS (VmHWM) after the run and RSS part-way, to show it stays flat.
 //!
-//! Run it with `make bench` (which starts its own stack and builds the release binaries);
-//! it prints a Markdown report. Timings here are of this machine, not of Lambda.
+//! Then every function (`every`): started the same way and driven with its own sample
+//! event, for the cold-start and memory table.
+//!
+//! Run it with `make bench` (which starts its own stack, builds the release binaries and
+//! measures their zipped sizes); it prints `docs/performance.md` whole — no number in that
+//! file is typed by hand. Timings here are of this machine, not of Lambda.
+
+mod every;
+mod growth;
+mod report;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -105,7 +113,7 @@ fn event(method: &str, path: &str, route: &str, headers: Value, body: Option<Val
 }
 
 struct Measured {
-    name: &'static str,
+    name: String,
     init: Duration,
     first_response: Duration,
     warm: Vec<Duration>,
@@ -137,7 +145,7 @@ fn setting(name: &str) -> String {
 
 /// Runs `binary` for `invocations` events from `make_event`.
 async fn run_function(
-    name: &'static str,
+    name: &str,
     bin_dir: &std::path::Path,
     invocations: usize,
     make_event: &(dyn Fn(usize) -> Value + Sync),
@@ -182,7 +190,17 @@ async fn run_function(
     let _ = child.kill().await;
     warm.sort();
     let size_bytes = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
-    Measured { name, init, first_response, warm, direct: Vec::new(), rss_early_kb, rss_late_kb, peak_kb, size_bytes }
+    Measured {
+        name: name.to_owned(),
+        init,
+        first_response,
+        warm,
+        direct: Vec::new(),
+        rss_early_kb,
+        rss_late_kb,
+        peak_kb,
+        size_bytes,
+    }
 }
 
 /// Times `round` (the handler's SQL, replayed directly) `n` times on one connection.
@@ -292,7 +310,50 @@ async fn main() {
     .await;
     results.push(m);
 
-    print_report(&results, invocations);
+    // Every function, with its own sample event.
+    let every_n: usize =
+        std::env::var("PARLEY_BENCH_EVERY_INVOCATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let root = PathBuf::from(std::env::var("PARLEY_ROOT").unwrap_or_else(|_| ".".into()));
+    let mut every = Vec::new();
+    for name in every::functions(&root) {
+        let sample = every::sample(&root, &name);
+        eprintln!("bench: {name} ({})", sample.file);
+        let m = run_function(&name, &bin_dir, every_n, &|i| sample.event(i)).await;
+        every.push((m, sample.file));
+    }
+
+    let growth = if std::env::var("PARLEY_BENCH_GROWTH").as_deref() == Ok("0") {
+        Vec::new()
+    } else {
+        growth::run(&bin_dir).await
+    };
+
+    let sizes = read_sizes();
+    report::print(&report::Run {
+        invocations,
+        every_invocations: every_n,
+        floor: &results,
+        every: &every,
+        sizes: &sizes,
+        growth: &growth,
+    });
+}
+
+/// Zipped sizes from `PARLEY_BENCH_SIZES` (written by `scripts/bench.sh`): per function,
+/// the x86_64 release `bootstrap` and the arm64 one built by cargo-lambda, in bytes.
+fn read_sizes() -> Vec<(String, u64, Option<u64>)> {
+    let Ok(path) = std::env::var("PARLEY_BENCH_SIZES") else { return Vec::new() };
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let name = f.next()?.to_owned();
+            let x86 = f.next()?.parse().ok()?;
+            let arm = f.next().and_then(|v| v.parse().ok());
+            Some((name, x86, arm))
+        })
+        .collect()
 }
 
 /// A conversation with 60 messages for `user`, written through the real append path.
@@ -317,32 +378,4 @@ async fn seed_conversation(user: Uuid) -> Uuid {
         id = Some(m.conversation_id);
     }
     id.expect("seeded")
-}
-
-fn print_report(results: &[Measured], invocations: usize) {
-    println!(
-        "| function | init | first response | warm p50 | warm p99 | direct SQL p50 | direct SQL p99 | RSS after 100 | RSS after {invocations} | peak RSS | binary |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
-    for m in results {
-        let (d50, d99) = if m.direct.is_empty() {
-            ("—".to_owned(), "—".to_owned())
-        } else {
-            (ms(percentile(&m.direct, 0.5)), ms(percentile(&m.direct, 0.99)))
-        };
-        println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {:.1} MB | {:.1} MB | {:.1} MB | {:.1} MB |",
-            m.name,
-            ms(m.init),
-            ms(m.first_response),
-            ms(percentile(&m.warm, 0.5)),
-            ms(percentile(&m.warm, 0.99)),
-            d50,
-            d99,
-            m.rss_early_kb as f64 / 1024.0,
-            m.rss_late_kb as f64 / 1024.0,
-            m.peak_kb as f64 / 1024.0,
-            m.size_bytes as f64 / 1_048_576.0,
-        );
-    }
 }

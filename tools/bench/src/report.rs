@@ -1,0 +1,248 @@
+//! `docs/performance.md`, written whole from one run: every number below comes from the
+//! measurements passed in, and each goal of the design brief (§6) is judged beside them.
+
+use std::time::Duration;
+
+use crate::{Measured, ms, percentile};
+
+pub struct Run<'a> {
+    pub invocations: usize,
+    pub every_invocations: usize,
+    pub floor: &'a [Measured],
+    pub every: &'a [(Measured, String)],
+    /// (function, zipped x86_64 bytes, zipped arm64 bytes when built).
+    pub sizes: &'a [(String, u64, Option<u64>)],
+    pub growth: &'a [crate::growth::Line],
+}
+
+const INIT_GOAL: Duration = Duration::from_millis(10);
+const FIRST_GOAL: Duration = Duration::from_millis(25);
+const NO_DB_P50_GOAL: Duration = Duration::from_millis(1);
+const RSS_GOAL_MB: f64 = 24.0;
+const ZIP_GOAL_MB: f64 = 8.0;
+
+fn mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "**missed**" }
+}
+
+/// RSS is flat when it grew by at most a tenth (and 1 MB) between the early and the late reading.
+fn flat(m: &Measured) -> bool {
+    let (early, late) = (m.rss_early_kb as f64, m.rss_late_kb as f64);
+    late <= early * 1.1 || late - early <= 1024.0
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    format!("{} × {cores} cores, {}", cpu, std::env::consts::ARCH)
+}
+
+pub fn print(run: &Run<'_>) {
+    let commit = std::env::var("PARLEY_BENCH_COMMIT").unwrap_or_else(|_| "unknown".into());
+    println!("# Performance\n");
+    println!(
+        "Written by `make bench` (`scripts/bench.sh`, `tools/bench`) — do not edit by hand; run it again.\n\n\
+         - commit `{commit}`, {} UTC\n- machine: {}; PostgreSQL, moto and the Stripe and Twilio stubs on loopback\n\
+         - release binaries (full LTO, stripped), each started as Lambda starts it — environment, then the Runtime \
+         API — against a local Runtime API\n- {} invocations per floor function, {} per function in the table of \
+         every function\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M"),
+        machine(),
+        run.invocations,
+        run.every_invocations,
+    );
+    if let Ok(only) = std::env::var("PARLEY_BENCH_FUNCTIONS") {
+        println!(
+            "**A partial run**: only {} (`PARLEY_BENCH_FUNCTIONS`). `make bench` without it measures every function.\n",
+            only.split_whitespace().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+        );
+    }
+    println!(
+        "Timings are this machine's, not Lambda's, and this machine is shared: compare ratios within one run \
+         (a function against its floor), not absolute times across runs.\n"
+    );
+
+    budget(run);
+    floor_table(run);
+    every_table(run);
+    sizes_table(run);
+    growth_table(run);
+    println!("{}", include_str!("report_notes.md"));
+}
+
+fn budget(run: &Run<'_>) {
+    let all: Vec<&Measured> = run.every.iter().map(|(m, _)| m).collect();
+    let worst = |f: &dyn Fn(&Measured) -> Duration| all.iter().map(|m| f(m)).max().unwrap_or_default();
+    let over = |f: &dyn Fn(&Measured) -> bool| -> String {
+        let names: Vec<&str> = all.iter().filter(|m| !f(m)).map(|m| m.name.as_str()).collect();
+        if names.is_empty() { String::new() } else { format!(" — over: {}", names.join(", ")) }
+    };
+    println!("## Against the budget (design brief §6)\n");
+    println!("| goal | result | verdict |\n|---|---|---|");
+    let init = worst(&|m| m.init);
+    println!(
+        "| init ≤ 10 ms, every function | worst {}{} | {} |",
+        ms(init),
+        over(&|m| m.init <= INIT_GOAL),
+        verdict(init <= INIT_GOAL)
+    );
+    let first = worst(&|m| m.first_response);
+    println!(
+        "| first response ≤ 25 ms (lazy database connect included), every function | worst {}{} | {} |",
+        ms(first),
+        over(&|m| m.first_response <= FIRST_GOAL),
+        verdict(first <= FIRST_GOAL)
+    );
+    if let Some(m) = run.floor.iter().find(|m| m.direct.is_empty()) {
+        let p50 = percentile(&m.warm, 0.5);
+        println!("| no database work ≤ 1 ms p50 ({}) | {} | {} |", m.name, ms(p50), verdict(p50 <= NO_DB_P50_GOAL));
+    }
+    for m in run.floor.iter().filter(|m| !m.direct.is_empty()) {
+        let (r50, r99) = ratios(m);
+        println!(
+            "| {}: p50 ≤ 1.5×, p99 ≤ 3× the same SQL replayed directly | p50 {r50:.2}×, p99 {r99:.2}× | {} |",
+            m.name,
+            verdict(r50 <= 1.5 && r99 <= 3.0)
+        );
+    }
+    let peak = all.iter().map(|m| m.peak_kb).max().unwrap_or(0);
+    let flat_all = all.iter().all(|m| flat(m));
+    println!(
+        "| peak RSS ≤ 24 MB and flat, every function | worst {:.1} MB{}{} | {} |",
+        mb(peak),
+        over(&|m| mb(m.peak_kb) <= RSS_GOAL_MB),
+        if flat_all { ", flat" } else { ", **not flat**" },
+        verdict(mb(peak) <= RSS_GOAL_MB && flat_all)
+    );
+    let arm: Vec<(&str, f64)> =
+        run.sizes.iter().filter_map(|(n, _, a)| a.map(|a| (n.as_str(), a as f64 / 1_048_576.0))).collect();
+    if arm.is_empty() {
+        println!("| zipped arm64 `bootstrap` ≤ 8 MB | not built in this run (`PARLEY_BENCH_ARM64=0`) | — |");
+    } else {
+        let worst = arm.iter().map(|(_, s)| *s).fold(0.0, f64::max);
+        let over: Vec<&str> = arm.iter().filter(|(_, s)| *s > ZIP_GOAL_MB).map(|(n, _)| *n).collect();
+        println!(
+            "| zipped arm64 `bootstrap` ≤ 8 MB, every function | worst {worst:.2} MB{} | {} |",
+            if over.is_empty() { String::new() } else { format!(" — over: {}", over.join(", ")) },
+            verdict(over.is_empty())
+        );
+    }
+    println!();
+}
+
+fn ratios(m: &Measured) -> (f64, f64) {
+    let r = |p| percentile(&m.warm, p).as_secs_f64() / percentile(&m.direct, p).as_secs_f64().max(1e-9);
+    (r(0.5), r(0.99))
+}
+
+fn floor_table(run: &Run<'_>) {
+    println!("## Warm latency against the floor\n");
+    println!(
+        "The floor is the handler's SQL replayed directly by tokio-postgres on one connection, with the same \
+         transaction shape (`BEGIN` + context, the statements, `COMMIT`, pipelined the same way).\n"
+    );
+    println!(
+        "| function | init | first response | warm p50 | warm p99 | floor p50 | floor p99 | p50 ratio | p99 ratio | RSS after 100 | RSS after {} | peak RSS |",
+        run.invocations
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for m in run.floor {
+        let (f50, f99, r50, r99) = if m.direct.is_empty() {
+            ("—".into(), "—".into(), "—".into(), "—".into())
+        } else {
+            let (r50, r99) = ratios(m);
+            (
+                ms(percentile(&m.direct, 0.5)),
+                ms(percentile(&m.direct, 0.99)),
+                format!("{r50:.2}×"),
+                format!("{r99:.2}×"),
+            )
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {f50} | {f99} | {r50} | {r99} | {:.1} MB | {:.1} MB | {:.1} MB |",
+            m.name,
+            ms(m.init),
+            ms(m.first_response),
+            ms(percentile(&m.warm, 0.5)),
+            ms(percentile(&m.warm, 0.99)),
+            mb(m.rss_early_kb),
+            mb(m.rss_late_kb),
+            mb(m.peak_kb),
+        );
+    }
+    println!();
+}
+
+fn every_table(run: &Run<'_>) {
+    println!("## Every function: cold start and memory\n");
+    println!(
+        "| function | driven with | init | first response | warm p50 | warm p99 | RSS after 100 | RSS after {} | peak RSS | binary (x86_64) |",
+        run.every_invocations
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (m, file) in run.every {
+        let mark = |ok: bool, s: String| if ok { s } else { format!("**{s}**") };
+        println!(
+            "| {} | `{file}` | {} | {} | {} | {} | {:.1} MB | {} | {} | {:.1} MB |",
+            m.name,
+            mark(m.init <= INIT_GOAL, ms(m.init)),
+            mark(m.first_response <= FIRST_GOAL, ms(m.first_response)),
+            ms(percentile(&m.warm, 0.5)),
+            ms(percentile(&m.warm, 0.99)),
+            mb(m.rss_early_kb),
+            mark(flat(m), format!("{:.1} MB", mb(m.rss_late_kb))),
+            mark(mb(m.peak_kb) <= RSS_GOAL_MB, format!("{:.1} MB", mb(m.peak_kb))),
+            m.size_bytes as f64 / 1_048_576.0,
+        );
+    }
+    println!("\nBold: over its goal (init 10 ms, first response 25 ms, peak RSS 24 MB and flat).\n");
+}
+
+fn sizes_table(run: &Run<'_>) {
+    println!("## Package sizes\n");
+    if run.sizes.is_empty() {
+        println!("Not measured in this run.\n");
+        return;
+    }
+    println!(
+        "Zipped `bootstrap` as Lambda receives it (deflate, level 9). arm64 is what ships (cargo-lambda with zig).\n"
+    );
+    println!("| function | zipped x86_64 | zipped arm64 |\n|---|---|---|");
+    for (name, x86, arm) in run.sizes {
+        let arm = match arm {
+            Some(a) => {
+                let s = *a as f64 / 1_048_576.0;
+                if s > ZIP_GOAL_MB { format!("**{s:.2} MB**") } else { format!("{s:.2} MB") }
+            }
+            None => "—".into(),
+        };
+        println!("| {name} | {:.2} MB | {arm} |", *x86 as f64 / 1_048_576.0);
+    }
+    println!();
+}
+
+fn growth_table(run: &Run<'_>) {
+    println!("## How cost grows\n");
+    if run.growth.is_empty() {
+        println!("Not measured in this run (`PARLEY_BENCH_GROWTH=0`).\n");
+        return;
+    }
+    println!(
+        "Goals: `verify-chains` ≥ 300 000 messages/s with flat memory; the tone analyzer ≥ 50 000 messages/s \
+         on one core. Appends and history pages should not grow with the conversation.\n"
+    );
+    println!("| measurement | result |\n|---|---|");
+    for l in run.growth {
+        println!("| {} | {} |", l.what, l.result);
+    }
+    println!();
+}
