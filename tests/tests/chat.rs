@@ -134,6 +134,43 @@ async fn invalid_messages_are_422_with_the_field_and_store_nothing() {
     assert_eq!(history.body["messages"].as_array().unwrap().len(), 2, "the first message and its reply only");
 }
 
+/// Every chain index `who` can page through in `conversation`, with pages of `limit`.
+async fn paged_indexes(who: &[(String, String)], conversation: Uuid, limit: u32) -> Vec<i64> {
+    let path = format!("/v1/chat/conversations/{conversation}/messages?limit={limit}");
+    let mut cursor = String::new();
+    let mut seen = Vec::new();
+    loop {
+        let page = get_as(&format!("{path}&cursor={cursor}"), who).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        seen.extend(page.body["messages"].as_array().unwrap().iter().map(|m| m["chain_index"].as_i64().unwrap()));
+        match page.body["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => return seen,
+        }
+    }
+}
+
+#[tokio::test]
+async fn history_still_lists_every_message_after_a_deleted_one() {
+    // GIVEN a conversation of ten messages, one deleted behind the API's back
+    let who = as_user(Uuid::now_v7());
+    let conversation = conversation_of(&post_message(&who, "m0", None).await);
+    for i in 1..5 {
+        post_message(&who, &format!("m{i}"), Some(conversation)).await.assert_status(201);
+    }
+    let owner = connect(&setting("PARLEY_MIGRATE_DATABASE_URL")).await;
+    owner
+        .execute(
+            "DELETE FROM conversation_messages WHERE conversation_id = $1 AND chain_index = 3",
+            &[&conversation],
+        )
+        .await
+        .unwrap();
+    // WHEN it is paged through in pages of three
+    // THEN every remaining message is listed, in order (the gap does not end the listing)
+    assert_eq!(paged_indexes(&who, conversation, 3).await, [0, 1, 2, 4, 5, 6, 7, 8, 9]);
+}
+
 #[tokio::test]
 async fn history_pages_oldest_first_with_a_cursor() {
     let who = as_user(Uuid::now_v7());

@@ -273,22 +273,33 @@ pub fn decode_cursor(cursor: &str) -> Option<i32> {
 /// Messages after `after` (exclusive), at most `limit`. 404 for an invisible conversation.
 pub async fn history(tx: &Tx, conversation_id: Uuid, after: Option<i32>, limit: u32) -> Result<Page, ApiError> {
     let after = after.unwrap_or(-1);
-    let fetch = i64::from(limit) + 1;
+    // Chain indexes are dense (0, 1, 2, …), so the page is a bounded index range: at most
+    // `limit + 1` rows are read whatever plan the database picks. (An open-ended
+    // `chain_index > $2 … LIMIT` let a planner that underestimates a long conversation read
+    // and sort all of it — each row also paying the row-level-security check.)
+    let upper = after.saturating_add(limit as i32 + 1);
     let sql = format!(
         "SELECT {MESSAGE_COLUMNS} FROM conversation_messages \
-         WHERE conversation_id = $1 AND chain_index > $2 ORDER BY chain_index LIMIT $3"
+         WHERE conversation_id = $1 AND chain_index > $2 AND chain_index <= $3 ORDER BY chain_index"
     );
     let by_id = [(&conversation_id as &(dyn ToSql + Sync), Type::UUID)];
-    let page = [(&conversation_id as &(dyn ToSql + Sync), Type::UUID), (&after, Type::INT4), (&fetch, Type::INT8)];
-    let (exists, rows) =
-        tokio::try_join!(tx.query_opt("SELECT 1 FROM conversations WHERE id = $1", &by_id), tx.query(&sql, &page),)?;
-    if exists.is_none() {
+    let page = [(&conversation_id as &(dyn ToSql + Sync), Type::UUID), (&after, Type::INT4), (&upper, Type::INT4)];
+    let (head, rows) = tokio::try_join!(
+        tx.query_opt("SELECT message_count FROM conversations WHERE id = $1", &by_id),
+        tx.query(&sql, &page),
+    )?;
+    let Some(head) = head else {
         return Err(ApiError::not_found("no such conversation"));
-    }
+    };
+    let count: i32 = head.get(0);
     let mut messages: Vec<Message> = rows.iter().map(message_from_row).collect();
     let next_cursor = if messages.len() > limit as usize {
         messages.truncate(limit as usize);
         messages.last().map(|m| encode_cursor(m.chain_index))
+    } else if count - 1 > upper {
+        // A short page with more after it: only a tampered chain has gaps, and its later
+        // messages are still listed.
+        Some(encode_cursor(upper))
     } else {
         None
     };
