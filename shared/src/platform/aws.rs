@@ -1,4 +1,4 @@
-//! AWS SDK clients (KMS, DynamoDB), configured once per cold start.
+//! AWS SDK clients (KMS, DynamoDB, Secrets Manager), configured once per cold start.
 //!
 //! Guarantees: loading makes no network call (credentials resolve on first use; in Lambda
 //! they are in the environment); every SDK call has a connect timeout, an attempt timeout
@@ -35,8 +35,13 @@ pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(config)
 }
 
+pub fn secretsmanager(config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(config)
+}
+
 pub use aws_sdk_dynamodb;
 pub use aws_sdk_kms;
+pub use aws_sdk_secretsmanager;
 
 /// A one-line description of an SDK error: the service's error code and message when the
 /// service answered, the transport failure otherwise. (`Display` on SDK errors says only

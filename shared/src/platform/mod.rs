@@ -16,5 +16,6 @@ pub mod metrics;
 pub mod outbound;
 pub mod ratelimit;
 pub mod runtime;
+pub mod secrets;
 pub mod state;
 pub mod telemetry;
