@@ -402,30 +402,151 @@ fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
 }
 
 /// Versioned schema migrations (`migrations/V<n>__<name>.sql`), embedded in the binary.
+///
+/// Guarantees: one run at a time per database (a session-level advisory lock on the one
+/// migration connection, waited for at most [`LOCK_WAIT`]); a migration waits at most
+/// [`DDL_LOCK_WAIT`] for a table lock, so it fails rather than queueing every request behind
+/// it; an applied migration that changed aborts the run; a database already carrying
+/// migrations newer than this binary knows (a rollback redeploying the previous release)
+/// is accepted as it is, as long as everything this binary knows is applied.
 pub mod migrations {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use tokio_postgres::types::Type;
+
     refinery::embed_migrations!("../migrations");
+
+    /// The advisory lock key every `migrate` run takes ("parley-migrate" as an i64).
+    pub const LOCK_KEY: i64 = 0x7061_726c_6579_6d67;
+    /// How long a run waits for another to finish.
+    pub const LOCK_WAIT: Duration = Duration::from_secs(120);
+    /// How long one migration statement waits for a lock on a table in use.
+    pub const DDL_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+    /// A login the deployment keeps in step: created or given its password, and made a
+    /// member of `group` (`parley_app`, `parley_service`).
+    pub struct Login {
+        pub username: String,
+        pub password: zeroize::Zeroizing<String>,
+        pub group: &'static str,
+    }
+
+    impl std::fmt::Debug for Login {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Login").field("username", &self.username).field("group", &self.group).finish()
+        }
+    }
 
     /// Applies every pending migration over a direct connection as the schema owner,
     /// labels the database with the deployment's `stage` (the ledger refuses the faucet
-    /// where it is `prod`; migrations/V5) and returns the names applied. Safe to run
-    /// concurrently: refinery takes a lock.
-    pub async fn run(url: &str, stage: &str) -> Result<Vec<String>, String> {
+    /// where it is `prod`; migrations/V5), keeps `logins` in step, and returns the names
+    /// applied. Safe to run concurrently: the second run waits for the first and then finds
+    /// nothing to do.
+    pub async fn run(url: &str, stage: &str, logins: &[Login]) -> Result<Vec<String>, String> {
         let mut pg: tokio_postgres::Config =
             url.parse().map_err(|_| "the migration URL is not a valid postgres:// URL".to_owned())?;
-        pg.connect_timeout(std::time::Duration::from_secs(5));
+        pg.connect_timeout(Duration::from_secs(5));
         let (mut client, connection) = pg.connect(super::tls()).await.map_err(|e| format!("cannot connect: {e}"))?;
         let driver = tokio::spawn(connection);
-        let report = migrations::runner()
-            .set_abort_divergent(true)
-            .run_async(&mut client)
+        // Session-level: held across refinery's per-migration transactions, released when
+        // this connection closes, whatever happens below.
+        client
+            .batch_execute(&format!(
+                "SET lock_timeout = '{}ms'; SELECT pg_advisory_lock({LOCK_KEY}); SET lock_timeout = '{}ms'",
+                LOCK_WAIT.as_millis(),
+                DDL_LOCK_WAIT.as_millis()
+            ))
             .await
-            .map_err(|e| format!("migration failed: {e}"))?;
+            .map_err(|e| format!("cannot take the migration lock: {}", describe(&e)))?;
+        let result = apply(&mut client, stage, logins).await;
+        drop(client);
+        let _ = driver.await;
+        result
+    }
+
+    async fn apply(client: &mut tokio_postgres::Client, stage: &str, logins: &[Login]) -> Result<Vec<String>, String> {
+        #[allow(clippy::useless_conversion)] // SchemaVersion is i32 or i64 by refinery's features
+        let known: BTreeSet<i64> =
+            migrations::runner().get_migrations().iter().map(|m| i64::from(m.version())).collect();
+        let newest_known = known.last().copied().unwrap_or(-1);
+        let applied = applied_versions(client).await?;
+        let newer: Vec<i64> = applied.iter().copied().filter(|v| *v > newest_known).collect();
+        let runner = if newer.is_empty() {
+            migrations::runner().set_abort_divergent(true).set_abort_missing(true)
+        } else {
+            // A newer release migrated this database. Everything this binary knows must be
+            // there already (expand/contract keeps it working); refinery still refuses an
+            // applied migration that differs from ours.
+            if let Some(v) = known.iter().find(|v| !applied.contains(v)) {
+                return Err(format!(
+                    "migration V{v} is not applied, but the database already has newer ones ({newer:?}); refusing to apply it out of order"
+                ));
+            }
+            tracing::info!(newer = ?newer, "the database has migrations newer than this release; nothing to apply");
+            migrations::runner().set_abort_divergent(true).set_abort_missing(false)
+        };
+        let report = runner.run_async(client).await.map_err(|e| format!("migration failed: {e}"))?;
         client
             .execute("UPDATE deployment SET stage = $1", &[&stage])
             .await
-            .map_err(|e| format!("cannot label the deployment's stage: {e}"))?;
-        drop(client);
-        let _ = driver.await;
+            .map_err(|e| format!("cannot label the deployment's stage: {}", describe(&e)))?;
+        for login in logins {
+            keep_login(client, login).await?;
+        }
         Ok(report.applied_migrations().iter().map(|m| m.to_string()).collect())
+    }
+
+    /// Versions in refinery's history table (none when it does not exist yet).
+    async fn applied_versions(client: &tokio_postgres::Client) -> Result<BTreeSet<i64>, String> {
+        let rows = client.query_typed("SELECT version::bigint FROM refinery_schema_history", &[]).await;
+        match rows {
+            Ok(rows) => Ok(rows.iter().map(|r| r.get(0)).collect()),
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Ok(BTreeSet::new()),
+            Err(e) => Err(format!("cannot read the migration history: {}", describe(&e))),
+        }
+    }
+
+    /// Creates `login` or sets its password, and makes it a member of its group. The
+    /// statements are built server-side by `format('%I', '%L')`, so neither the name nor
+    /// the password is ever spliced into SQL here; neither error messages nor logs carry the
+    /// password. Refuses to touch a superuser, the migrating user itself or a group role.
+    async fn keep_login(client: &tokio_postgres::Client, login: &Login) -> Result<(), String> {
+        let name = &login.username;
+        if name.is_empty() || name.len() > 63 {
+            return Err(format!("login {name:?}: the username must be 1-63 bytes"));
+        }
+        let row = client
+            .query_typed(
+                "SELECT r.rolname IS NOT NULL,
+                        coalesce(r.rolsuper OR r.rolname = current_user OR r.rolname IN ('parley_app', 'parley_service'), false),
+                        CASE WHEN r.rolname IS NULL
+                             THEN format('CREATE ROLE %I LOGIN PASSWORD %L', $1::text, $2::text)
+                             ELSE format('ALTER ROLE %I WITH LOGIN PASSWORD %L', $1::text, $2::text) END,
+                        format('GRANT %I TO %I', $3::text, $1::text)
+                 FROM (SELECT 1) AS one LEFT JOIN pg_roles r ON r.rolname = $1::text",
+                &[(name, Type::TEXT), (&login.password.as_str(), Type::TEXT), (&login.group, Type::TEXT)],
+            )
+            .await
+            .map_err(|e| format!("login {name}: {}", describe(&e)))?;
+        let row = row.first().ok_or_else(|| format!("login {name}: no answer"))?;
+        let (exists, protected): (bool, bool) = (row.get(0), row.get(1));
+        if protected {
+            return Err(format!("login {name}: refusing to manage a superuser, the migrating user or a group role"));
+        }
+        let set_password = zeroize::Zeroizing::new(row.get::<_, String>(2));
+        client.batch_execute(&set_password).await.map_err(|e| format!("login {name}: {}", describe(&e)))?;
+        let grant: String = row.get(3);
+        client.batch_execute(&grant).await.map_err(|e| format!("login {name}: {}", describe(&e)))?;
+        tracing::info!(login = %name, group = login.group, created = !exists, "login kept in step");
+        Ok(())
+    }
+
+    /// SQLSTATE and message, never the statement (which may hold a password).
+    fn describe(e: &tokio_postgres::Error) -> String {
+        match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => e.to_string(),
+        }
     }
 }
