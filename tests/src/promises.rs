@@ -93,9 +93,14 @@ const DATABASE_SETTINGS: [&str; 4] =
 impl OwnDatabase {
     pub async fn create(purpose: &str) -> Self {
         let own = Self::create_empty(purpose).await;
-        shared::platform::db::migrations::run(&own.url("PARLEY_MIGRATE_DATABASE_URL"), "local", &[])
-            .await
-            .expect("the migrations apply to a fresh database");
+        shared::platform::db::migrations::run(
+            &own.url("PARLEY_MIGRATE_DATABASE_URL"),
+            &shared::platform::db::SignIn::Password,
+            "local",
+            &[],
+        )
+        .await
+        .expect("the migrations apply to a fresh database");
         own
     }
 

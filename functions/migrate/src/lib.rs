@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 use shared::platform::config::{self, ConfigError, ProcessEnv, Source};
+use shared::platform::db::SignIn;
 use shared::platform::db::migrations::Login;
 
 pub const FUNCTION: &str = "migrate";
@@ -21,6 +22,8 @@ pub const FUNCTION: &str = "migrate";
 #[derive(Clone)]
 pub struct State {
     url: String,
+    /// The URL's password, or an RDS IAM token (`PARLEY_DB_IAM_AUTH=true`).
+    sign_in: SignIn,
     /// `PARLEY_STAGE` (default `local`), recorded in the database for its own checks.
     stage: String,
     /// Login secrets and the group each login joins.
@@ -38,9 +41,9 @@ impl State {
 
     pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
         let url = config::required(src, "PARLEY_MIGRATE_DATABASE_URL")?;
-        if url.parse::<shared::platform::db::PgConfig>().is_err() {
-            return Err(ConfigError::new("PARLEY_MIGRATE_DATABASE_URL", "is not a valid postgres:// URL"));
-        }
+        let sign_in = SignIn::from_env(src)?;
+        shared::platform::db::checked_config(&url, &sign_in)
+            .map_err(|problem| ConfigError::new("PARLEY_MIGRATE_DATABASE_URL", problem))?;
         let stage = config::optional(src, "PARLEY_STAGE").unwrap_or_else(|| "local".to_owned());
         if stage.is_empty()
             || stage.len() > 32
@@ -57,7 +60,7 @@ impl State {
                 logins.push((arn.trim().to_owned(), group));
             }
         }
-        Ok(Self { url, stage, logins })
+        Ok(Self { url, sign_in, stage, logins })
     }
 }
 
@@ -79,7 +82,7 @@ pub async fn run(state: &State) -> Result<Report, String> {
     for (arn, group) in &state.logins {
         logins.push(login(arn, group).await?);
     }
-    let applied = shared::platform::db::migrations::run(&state.url, &state.stage, &logins).await?;
+    let applied = shared::platform::db::migrations::run(&state.url, &state.sign_in, &state.stage, &logins).await?;
     tracing::info!(function = FUNCTION, count = applied.len(), applied = ?applied, "migrations applied");
     Ok(Report { applied })
 }

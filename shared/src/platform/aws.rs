@@ -27,6 +27,13 @@ pub async fn load() -> SdkConfig {
         .await
 }
 
+/// The shared configuration, loaded once per instance on first use, for what runs outside
+/// any function's `State` (a secret's first fetch, a database connection's IAM token).
+pub async fn shared_config() -> &'static SdkConfig {
+    static CONFIG: tokio::sync::OnceCell<SdkConfig> = tokio::sync::OnceCell::const_new();
+    CONFIG.get_or_init(load).await
+}
+
 pub fn kms(config: &SdkConfig) -> aws_sdk_kms::Client {
     aws_sdk_kms::Client::new(config)
 }

@@ -150,7 +150,9 @@ async fn fetch(arn: &str) -> Result<String, String> {
 /// free of network calls and of the SDK's own set-up).
 async fn client() -> &'static aws_sdk_secretsmanager::Client {
     static CLIENT: tokio::sync::OnceCell<aws_sdk_secretsmanager::Client> = tokio::sync::OnceCell::const_new();
-    CLIENT.get_or_init(|| async { crate::platform::aws::secretsmanager(&crate::platform::aws::load().await) }).await
+    CLIENT
+        .get_or_init(|| async { crate::platform::aws::secretsmanager(crate::platform::aws::shared_config().await) })
+        .await
 }
 
 /// A secret's `SecretString` fetched now, uncached: for jobs that read a secret once per
