@@ -144,6 +144,8 @@ PARAMS = {"id": SOMEONE_ELSES_CONVERSATION}
 
 EVENTS = {
     "health/get.200.json": http_event("GET", "/health", "GET /health"),
+    "health/deep.200.json": http_event("GET", "/health", "GET /health", query={"deep": "true"}),
+    "health/deep-malformed.400.json": http_event("GET", "/health", "GET /health", query={"deep": "yes"}),
     "session-anonymous/create.201.json": http_event("POST", "/v1/sessions/anonymous", "POST /v1/sessions/anonymous"),
     "session-me/user.200.json": http_event("GET", "/v1/sessions/me", "GET /v1/sessions/me", AS_USER),
     "session-me/anonymous.200.json": http_event("GET", "/v1/sessions/me", "GET /v1/sessions/me", AS_ANON),

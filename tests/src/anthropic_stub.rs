@@ -35,6 +35,7 @@ pub struct AnthropicStub {
     script: Arc<Mutex<VecDeque<Behaviour>>>,
     fallback: Arc<Mutex<Behaviour>>,
     last_request: Arc<Mutex<Option<Value>>>,
+    last_api_key: Arc<Mutex<Option<String>>>,
 }
 
 /// A low-conflict verdict.
@@ -52,6 +53,7 @@ impl AnthropicStub {
             script: Arc::default(),
             fallback: Arc::new(Mutex::new(behaviour)),
             last_request: Arc::default(),
+            last_api_key: Arc::default(),
         };
         let server = stub.clone();
         tokio::spawn(async move {
@@ -87,9 +89,16 @@ impl AnthropicStub {
         self.last_request.lock().unwrap().clone().unwrap_or(Value::Null)
     }
 
+    /// The `x-api-key` of the last request.
+    pub fn last_api_key(&self) -> Option<String> {
+        self.last_api_key.lock().unwrap().clone()
+    }
+
     async fn answer(&self, req: hyper::Request<hyper::body::Incoming>) -> hyper::Response<Full<Bytes>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let authorised = req.headers().get("x-api-key").is_some() && req.headers().get("anthropic-version").is_some();
+        *self.last_api_key.lock().unwrap() =
+            req.headers().get("x-api-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let path_ok = req.method() == "POST" && req.uri().path() == "/v1/messages";
         let body: Value =
             serde_json::from_slice(&req.into_body().collect().await.unwrap().to_bytes()).unwrap_or(Value::Null);

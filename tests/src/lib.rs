@@ -275,7 +275,7 @@ pub fn hex(bytes: &[u8]) -> String {
 pub struct Gateway {
     child: std::process::Child,
     pub url: String,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl Gateway {
@@ -298,10 +298,20 @@ impl Gateway {
             {
                 break port.trim().to_owned();
             }
-            assert!(started.elapsed() < Duration::from_secs(30), "the second gateway did not start");
+            if started.elapsed() > Duration::from_secs(30) {
+                panic!(
+                    "the second gateway did not start: {}",
+                    std::fs::read_to_string(dir.0.join("gateway.log")).unwrap_or_default()
+                );
+            }
             std::thread::sleep(Duration::from_millis(50));
         };
-        Gateway { child, url: format!("http://127.0.0.1:{port}"), _dir: dir }
+        Gateway { child, url: format!("http://127.0.0.1:{port}"), dir }
+    }
+
+    /// Everything this gateway has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("gateway.log")).unwrap_or_default()
     }
 
     /// A request to this gateway, with credentials.

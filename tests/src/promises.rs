@@ -92,14 +92,24 @@ const DATABASE_SETTINGS: [&str; 4] =
 
 impl OwnDatabase {
     pub async fn create(purpose: &str) -> Self {
+        let own = Self::create_empty(purpose).await;
+        shared::platform::db::migrations::run(
+            &own.url("PARLEY_MIGRATE_DATABASE_URL"),
+            &shared::platform::db::SignIn::Password,
+            "local",
+            &[],
+        )
+        .await
+        .expect("the migrations apply to a fresh database");
+        own
+    }
+
+    /// A database of the test's own with nothing in it, not even the migrations.
+    pub async fn create_empty(purpose: &str) -> Self {
         let name = format!("parley_{purpose}_{}", Uuid::now_v7().simple());
         let admin = connect(&setting("PARLEY_MIGRATE_DATABASE_URL")).await;
         admin.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0")).await.expect("CREATE DATABASE");
-        let own = Self { name };
-        shared::platform::db::migrations::run(&own.url("PARLEY_MIGRATE_DATABASE_URL"), "local")
-            .await
-            .expect("the migrations apply to a fresh database");
-        own
+        Self { name }
     }
 
     /// The stack's `setting` (one of the database URLs) pointed at this database.

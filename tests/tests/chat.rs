@@ -160,10 +160,7 @@ async fn history_still_lists_every_message_after_a_deleted_one() {
     }
     let owner = connect(&setting("PARLEY_MIGRATE_DATABASE_URL")).await;
     owner
-        .execute(
-            "DELETE FROM conversation_messages WHERE conversation_id = $1 AND chain_index = 3",
-            &[&conversation],
-        )
+        .execute("DELETE FROM conversation_messages WHERE conversation_id = $1 AND chain_index = 3", &[&conversation])
         .await
         .unwrap();
     // WHEN it is paged through in pages of three

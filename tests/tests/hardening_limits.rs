@@ -89,9 +89,12 @@ fn user() -> String {
     format!("authorization: Bearer {}", user_token(Uuid::now_v7()))
 }
 
-fn anonymous() -> String {
+async fn anonymous() -> String {
     let identity = shared::platform::identity::Identity::from_env(&env_with(&[])).unwrap();
-    format!("x-anonymous-session: {}", identity.issue_anonymous(Uuid::now_v7(), chrono::Utc::now()).token)
+    format!(
+        "x-anonymous-session: {}",
+        identity.issue_anonymous(Uuid::now_v7(), chrono::Utc::now()).await.unwrap().token
+    )
 }
 
 #[tokio::test]
@@ -104,7 +107,7 @@ async fn anonymous_callers_share_a_budget_per_address_on_tone() {
     let address = fresh_address();
     // WHEN each request comes with a new session; THEN the address runs out all the same
     let mut served = 0;
-    while analyse(&state, &anonymous(), &address, CALM, Duration::from_secs(10)).await.0 == 200 {
+    while analyse(&state, &anonymous().await, &address, CALM, Duration::from_secs(10)).await.0 == 200 {
         served += 1;
         assert!(served <= 6, "no per-address limit after {served}");
     }

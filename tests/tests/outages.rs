@@ -7,13 +7,20 @@ fn get_request(path: &str) -> lambda_http::Request {
     http::Request::builder().uri(path).body(Body::Empty).unwrap()
 }
 
+/// `GET /health?deep=true`, as the gateway hands it over (query parameters parsed).
+fn deep_health_request() -> lambda_http::Request {
+    use lambda_http::RequestExt;
+    get_request("/health?deep=true")
+        .with_query_string_parameters(std::collections::HashMap::from([("deep".to_owned(), "true".to_owned())]))
+}
+
 #[tokio::test]
 async fn health_names_the_database_when_it_is_down() {
     // GIVEN a health function whose database is unreachable
     let url = format!("postgres://parley_app:x@127.0.0.1:{}/parley?connect_timeout=1", closed_port());
     let state = health::State::from_source(&env_with(&[("PARLEY_DATABASE_URL", &url)])).await.unwrap();
-    // WHEN it is called
-    let resp = health::handle(&state, get_request("/health")).await;
+    // WHEN the deep check is called
+    let resp = health::handle(&state, deep_health_request()).await;
     // THEN it answers 503 and names the database, and only the database
     assert_eq!(resp.status(), 503);
     let body = body_json(&resp);
@@ -31,12 +38,40 @@ async fn health_names_kms_and_dynamodb_when_they_fail() {
     ]))
     .await
     .unwrap();
-    let resp = health::handle(&state, get_request("/health")).await;
+    let resp = health::handle(&state, deep_health_request()).await;
     assert_eq!(resp.status(), 503);
     let body = body_json(&resp);
     assert_eq!(body["checks"]["database"], "ok");
     assert_eq!(body["checks"]["kms"], "unavailable");
     assert_eq!(body["checks"]["dynamodb"], "unavailable");
+}
+
+#[tokio::test]
+async fn the_cheap_health_check_answers_200_with_the_database_down() {
+    // GIVEN a health function whose database is unreachable, and whose KMS key and table
+    // do not exist
+    let url = format!("postgres://parley_app:x@127.0.0.1:{}/parley?connect_timeout=1", closed_port());
+    let state = health::State::from_source(&env_with(&[
+        ("PARLEY_DATABASE_URL", &url),
+        ("PARLEY_KMS_KEY_ID", "alias/parley-does-not-exist"),
+        ("PARLEY_TABLE_NAME", "parley-does-not-exist"),
+    ]))
+    .await
+    .unwrap();
+    // WHEN the liveness check is called
+    let resp = health::handle(&state, get_request("/health")).await;
+    // THEN it answers 200 "ok" without checking, and so without naming, any dependency
+    assert_eq!(resp.status(), 200);
+    let body = body_json(&resp);
+    assert_eq!(body["status"], "ok");
+    assert!(body.get("checks").is_none(), "{body}");
+    // AND the deep check on the same instance reports every dependency down
+    let deep = health::handle(&state, deep_health_request()).await;
+    assert_eq!(deep.status(), 503);
+    assert_eq!(
+        body_json(&deep)["checks"],
+        serde_json::json!({"database": "unavailable", "kms": "unavailable", "dynamodb": "unavailable"})
+    );
 }
 
 #[tokio::test]

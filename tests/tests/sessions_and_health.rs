@@ -8,15 +8,28 @@ use serde_json::json;
 use uuid::Uuid;
 
 #[tokio::test]
-async fn health_reports_every_dependency_ok() {
-    // WHEN the health endpoint is called on a running stack
-    let reply = get("/health", &[]).await;
+async fn deep_health_reports_every_dependency_ok() {
+    // WHEN the deep health check is called on a running stack
+    let reply = get("/health?deep=true", &[]).await;
     // THEN database, kms and dynamodb are all reachable
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["status"], "ok");
     assert_eq!(reply.body["version"], shared::VERSION);
     assert_eq!(reply.body["checks"], json!({"database": "ok", "kms": "ok", "dynamodb": "ok"}));
     assert!(!reply.header("x-request-id").is_empty());
+}
+
+#[tokio::test]
+async fn health_without_deep_is_liveness_only() {
+    // WHEN health is called plainly, or with deep=false
+    for path in ["/health", "/health?deep=false"] {
+        let reply = get(path, &[]).await;
+        // THEN it is alive, and checks nothing
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        assert_eq!(reply.body, json!({"status": "ok", "version": shared::VERSION, "function": "health"}));
+    }
+    // AND a deep that is not a boolean is a 400 problem
+    get("/health?deep=yes", &[]).await.assert_problem(400);
 }
 
 #[tokio::test]

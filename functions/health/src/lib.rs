@@ -1,10 +1,15 @@
-//! `GET /health` — can this function reach everything it depends on?
+//! `GET /health` — is the service alive, and (for operators) can it reach everything it
+//! depends on?
 //!
-//! Checks PostgreSQL (`SELECT 1`), KMS (`DescribeKey` on the wallet key) and DynamoDB
-//! (`DescribeTable` on the ephemeral-state table) concurrently, each within
-//! [`CHECK_TIMEOUT`]. 200 when all answer; 503 naming each failing check otherwise. The
-//! body is a health document rather than problem+json: a degraded dependency is a state
-//! to report, not an error in the request.
+//! - `GET /health`: liveness for load balancers and uptime checks. Touches no dependency,
+//!   so it answers 200 even while the database is down, and costs nothing to poll.
+//! - `GET /health?deep=true`: checks PostgreSQL (`SELECT 1`), KMS (`DescribeKey` on the
+//!   wallet key) and DynamoDB (`DescribeTable` on the ephemeral-state table) concurrently,
+//!   each within [`CHECK_TIMEOUT`]. 200 when all answer; 503 naming each failing check
+//!   otherwise.
+//!
+//! The body is a health document rather than problem+json: a degraded dependency is a state
+//! to report, not an error in the request. `deep` other than `true` or `false` is a 400.
 
 use std::future::Future;
 use std::time::Duration;
@@ -60,11 +65,29 @@ struct Health {
     status: &'static str,
     version: &'static str,
     function: &'static str,
-    checks: Checks,
+    /// Only in the deep check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks: Option<Checks>,
 }
 
 pub async fn handle(state: &State, req: Request) -> Response {
-    http::serve(FUNCTION, req, |_| check(state)).await
+    http::serve(FUNCTION, req, |req| async move {
+        use lambda_http::RequestExt;
+        match req.query_string_parameters().first("deep") {
+            None | Some("false") => alive(),
+            Some("true") => check(state).await,
+            Some(_) => Err(ApiError::bad_request("deep must be true or false")),
+        }
+    })
+    .await
+}
+
+/// Liveness: the function runs and answers. No dependency is touched.
+fn alive() -> Result<Response, ApiError> {
+    http::json(
+        http::StatusCode::OK,
+        &Health { status: "ok", version: shared::VERSION, function: FUNCTION, checks: None },
+    )
 }
 
 async fn check(state: &State) -> Result<Response, ApiError> {
@@ -77,7 +100,7 @@ async fn check(state: &State) -> Result<Response, ApiError> {
     let healthy = [checks.database, checks.kms, checks.dynamodb].iter().all(|c| *c == "ok");
     let (status, code) =
         if healthy { ("ok", http::StatusCode::OK) } else { ("unavailable", http::StatusCode::SERVICE_UNAVAILABLE) };
-    http::json(code, &Health { status, version: shared::VERSION, function: FUNCTION, checks })
+    http::json(code, &Health { status, version: shared::VERSION, function: FUNCTION, checks: Some(checks) })
 }
 
 /// "ok", or "unavailable" (logged with its cause) when the call fails or times out.

@@ -58,7 +58,7 @@ async fn create(state: &State, req: &Request) -> Result<Response, ApiError> {
     state.limiter.enforce_address(FUNCTION, http::source_ip(req).as_deref(), state.limit).await?;
     let session_id = Uuid::now_v7();
     let now = Utc::now().trunc_subsecs(6); // what timestamptz stores
-    let issued = state.api.identity.issue_anonymous(session_id, now);
+    let issued = state.api.identity.issue_anonymous(session_id, now).await?;
     state
         .api
         .db

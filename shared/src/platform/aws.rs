@@ -1,4 +1,4 @@
-//! AWS SDK clients (KMS, DynamoDB), configured once per cold start.
+//! AWS SDK clients (KMS, DynamoDB, Secrets Manager), configured once per cold start.
 //!
 //! Guarantees: loading makes no network call (credentials resolve on first use; in Lambda
 //! they are in the environment); every SDK call has a connect timeout, an attempt timeout
@@ -27,6 +27,13 @@ pub async fn load() -> SdkConfig {
         .await
 }
 
+/// The shared configuration, loaded once per instance on first use, for what runs outside
+/// any function's `State` (a secret's first fetch, a database connection's IAM token).
+pub async fn shared_config() -> &'static SdkConfig {
+    static CONFIG: tokio::sync::OnceCell<SdkConfig> = tokio::sync::OnceCell::const_new();
+    CONFIG.get_or_init(load).await
+}
+
 pub fn kms(config: &SdkConfig) -> aws_sdk_kms::Client {
     aws_sdk_kms::Client::new(config)
 }
@@ -35,8 +42,13 @@ pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(config)
 }
 
+pub fn secretsmanager(config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(config)
+}
+
 pub use aws_sdk_dynamodb;
 pub use aws_sdk_kms;
+pub use aws_sdk_secretsmanager;
 
 /// A one-line description of an SDK error: the service's error code and message when the
 /// service answered, the transport failure otherwise. (`Display` on SDK errors says only

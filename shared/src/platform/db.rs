@@ -10,7 +10,12 @@
 //! - a transaction dropped without `commit` (an early `?`, a panic, a cancelled future) is
 //!   rolled back before its connection can serve anyone else, so no context or half-written
 //!   state leaks between requests;
-//! - TLS roots are compiled in (webpki-roots; RDS Proxy presents a public ACM certificate).
+//! - TLS is required for every host that is not loopback (`sslmode=require`, refused at
+//!   configuration otherwise, so never silently plaintext); roots are compiled in
+//!   (webpki-roots for RDS Proxy's ACM certificate, and RDS's own CAs for direct
+//!   connections, [`crate::platform::rds`]), built on the first connect rather than at init;
+//! - with `PARLEY_DB_IAM_AUTH=true` every new connection signs in with a fresh RDS IAM token
+//!   (the URL carries no password); a token is never reused or logged.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -119,25 +124,36 @@ pub const DEFAULT_POOL_SIZE: usize = 2;
 impl Database {
     /// A pool for the connection string in `var` (a `postgres://` URL). Pool size comes from
     /// `PARLEY_DB_POOL_SIZE` (default [`DEFAULT_POOL_SIZE`]).
+    /// `PARLEY_DB_IAM_AUTH=true` signs every new connection in with an RDS IAM token for
+    /// `AWS_REGION` instead of the URL's password.
     pub fn from_env(src: &impl Source, var: &str) -> Result<Self, ConfigError> {
         let url = config::required(src, var)?;
         let size: usize = config::parsed_or(src, "PARLEY_DB_POOL_SIZE", DEFAULT_POOL_SIZE)?;
         if size == 0 {
             return Err(ConfigError::new("PARLEY_DB_POOL_SIZE", "must be at least 1"));
         }
-        Self::connect_lazily(&url, size).map_err(|problem| ConfigError::new(var, problem))
+        let sign_in = SignIn::from_env(src)?;
+        let pg = checked_config(&url, &sign_in).map_err(|problem| ConfigError::new(var, problem))?;
+        Self::pool(pg, size, sign_in).map_err(|problem| ConfigError::new(var, problem))
     }
 
-    /// Builds the pool without opening a connection.
+    /// Builds the pool without opening a connection (password sign-in).
     pub fn connect_lazily(url: &str, max_size: usize) -> Result<Self, String> {
-        let mut pg: tokio_postgres::Config = url.parse().map_err(|_| "is not a valid postgres:// URL".to_owned())?;
+        Self::pool(checked_config(url, &SignIn::Password)?, max_size, SignIn::Password)
+    }
+
+    fn pool(mut pg: tokio_postgres::Config, max_size: usize, sign_in: SignIn) -> Result<Self, String> {
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(Duration::from_secs(3));
         }
         if pg.get_application_name().is_none() {
             pg.application_name("parley");
         }
-        let manager = Manager::from_config(pg, tls(), ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_connect(
+            pg,
+            ParleyConnect { sign_in },
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
         let pool = Pool::builder(manager)
             .max_size(max_size)
             .runtime(Runtime::Tokio1)
@@ -395,41 +411,353 @@ fn begin_sql(caller: Option<&Caller>, snapshot: bool) -> String {
     }
 }
 
-fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("aws-lc-rs supports the default TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tokio_postgres_rustls::MakeRustlsConnect::new(config)
+/// How a pool's connections sign in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignIn {
+    /// With the URL's password (the local stack).
+    Password,
+    /// With a fresh RDS IAM token per connection, for this region.
+    Iam { region: String },
+}
+
+impl SignIn {
+    /// `PARLEY_DB_IAM_AUTH` (default `false`); with it, `AWS_REGION` (Lambda sets it).
+    pub fn from_env(src: &impl Source) -> Result<Self, ConfigError> {
+        if !config::parsed_or(src, "PARLEY_DB_IAM_AUTH", false)? {
+            return Ok(SignIn::Password);
+        }
+        let region = config::required(src, "AWS_REGION")?;
+        Ok(SignIn::Iam { region })
+    }
+}
+
+/// Parses a database URL and refuses what would be unsafe or cannot work: a host that is
+/// not loopback without `sslmode=require` (tokio-postgres's default, `prefer`, falls back
+/// to plaintext), and, with IAM sign-in, a password in the URL or no user.
+pub fn checked_config(url: &str, sign_in: &SignIn) -> Result<tokio_postgres::Config, String> {
+    let pg: tokio_postgres::Config = url.parse().map_err(|_| "is not a valid postgres:// URL".to_owned())?;
+    let remote = pg.get_hosts().iter().any(|host| match host {
+        tokio_postgres::config::Host::Tcp(name) => {
+            name != "localhost" && !name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
+        #[cfg(unix)]
+        tokio_postgres::config::Host::Unix(_) => false,
+    });
+    if remote && pg.get_ssl_mode() != tokio_postgres::config::SslMode::Require {
+        return Err("must set sslmode=require: TLS is required for a host that is not loopback".to_owned());
+    }
+    if let SignIn::Iam { .. } = sign_in {
+        if pg.get_password().is_some() {
+            return Err(
+                "must not carry a password when PARLEY_DB_IAM_AUTH=true (each connection signs in with an IAM token)"
+                    .to_owned(),
+            );
+        }
+        if pg.get_user().is_none_or(str::is_empty) {
+            return Err("must name its user when PARLEY_DB_IAM_AUTH=true".to_owned());
+        }
+    }
+    Ok(pg)
+}
+
+/// Opens one connection: TLS from [`tls`], and the password an IAM token when asked for.
+/// Returns the client and the connection's driver, to be spawned.
+async fn open(
+    mut pg: tokio_postgres::Config,
+    sign_in: &SignIn,
+) -> Result<
+    (tokio_postgres::Client, impl Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static),
+    tokio_postgres::Error,
+> {
+    if let SignIn::Iam { region } = sign_in {
+        pg.password(iam_token(&pg, region).await);
+    }
+    pg.connect(tls().clone()).await
+}
+
+/// A fresh token for `pg`'s first host, port and user. When no credentials can be had, the
+/// reason is logged and the empty password makes the server refuse the sign-in, which the
+/// request sees as an unavailable database (deadpool's connect can only fail with a
+/// tokio-postgres error, which cannot be built here).
+async fn iam_token(pg: &tokio_postgres::Config, region: &str) -> String {
+    use aws_credential_types::provider::ProvideCredentials;
+    let host = pg.get_hosts().iter().find_map(|h| match h {
+        tokio_postgres::config::Host::Tcp(name) => Some(name.clone()),
+        #[cfg(unix)]
+        tokio_postgres::config::Host::Unix(_) => None,
+    });
+    let port = pg.get_ports().first().copied().unwrap_or(5432);
+    let user = pg.get_user().unwrap_or_default();
+    let Some(provider) = crate::platform::aws::shared_config().await.credentials_provider() else {
+        tracing::error!("no AWS credentials provider for the database's IAM sign-in");
+        return String::new();
+    };
+    let credentials = match provider.provide_credentials().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %aws_credential_types::provider::error::CredentialsError::to_string(&e), "no AWS credentials for the database's IAM sign-in");
+            return String::new();
+        }
+    };
+    let host = host.unwrap_or_default();
+    match crate::platform::rds::auth_token(&host, port, user, region, credentials, std::time::SystemTime::now()) {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot make the database's IAM token");
+            String::new()
+        }
+    }
+}
+
+/// deadpool's connector for every pool: [`open`], then the connection driven by a task.
+struct ParleyConnect {
+    sign_in: SignIn,
+}
+
+impl deadpool_postgres::Connect for ParleyConnect {
+    fn connect(
+        &self,
+        pg: &tokio_postgres::Config,
+    ) -> std::pin::Pin<
+        Box<
+            dyn Future<Output = Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>>
+                + Send
+                + '_,
+        >,
+    > {
+        let pg = pg.clone();
+        Box::pin(async move {
+            let (client, connection) = open(pg, &self.sign_in).await?;
+            let driver = tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::warn!(error = %e, "database connection ended");
+                }
+            });
+            Ok((client, driver))
+        })
+    }
+}
+
+/// The TLS connector, built once per instance on the first connect (not at init): the
+/// webpki roots (RDS Proxy's ACM certificate) and RDS's own CAs (a direct connection to a
+/// cluster or instance endpoint).
+fn tls() -> &'static tokio_postgres_rustls::MakeRustlsConnect {
+    static TLS: std::sync::OnceLock<tokio_postgres_rustls::MakeRustlsConnect> = std::sync::OnceLock::new();
+    TLS.get_or_init(|| {
+        let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        roots.add_parsable_certificates(crate::platform::rds::certificate_authorities());
+        let config =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("aws-lc-rs supports the default TLS versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        tokio_postgres_rustls::MakeRustlsConnect::new(config)
+    })
 }
 
 /// Versioned schema migrations (`migrations/V<n>__<name>.sql`), embedded in the binary.
+///
+/// Guarantees: one run at a time per database (a session-level advisory lock on the one
+/// migration connection, waited for at most [`LOCK_WAIT`]); a migration waits at most
+/// [`DDL_LOCK_WAIT`] for a table lock, so it fails rather than queueing every request behind
+/// it; an applied migration that changed aborts the run; a database already carrying
+/// migrations newer than this binary knows (a rollback redeploying the previous release)
+/// is accepted as it is, as long as everything this binary knows is applied.
 pub mod migrations {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use tokio_postgres::types::Type;
+
     refinery::embed_migrations!("../migrations");
+
+    /// The advisory lock key every `migrate` run takes ("parley-migrate" as an i64).
+    pub const LOCK_KEY: i64 = 0x7061_726c_6579_6d67;
+    /// How long a run waits for another to finish.
+    pub const LOCK_WAIT: Duration = Duration::from_secs(120);
+    /// How long one migration statement waits for a lock on a table in use.
+    pub const DDL_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+    /// A login the deployment keeps in step: created or given its password, and made a
+    /// member of `group` (`parley_app`, `parley_service`).
+    pub struct Login {
+        pub username: String,
+        pub password: zeroize::Zeroizing<String>,
+        pub group: &'static str,
+    }
+
+    impl std::fmt::Debug for Login {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Login").field("username", &self.username).field("group", &self.group).finish()
+        }
+    }
 
     /// Applies every pending migration over a direct connection as the schema owner,
     /// labels the database with the deployment's `stage` (the ledger refuses the faucet
-    /// where it is `prod`; migrations/V5) and returns the names applied. Safe to run
-    /// concurrently: refinery takes a lock.
-    pub async fn run(url: &str, stage: &str) -> Result<Vec<String>, String> {
-        let mut pg: tokio_postgres::Config =
-            url.parse().map_err(|_| "the migration URL is not a valid postgres:// URL".to_owned())?;
-        pg.connect_timeout(std::time::Duration::from_secs(5));
-        let (mut client, connection) = pg.connect(super::tls()).await.map_err(|e| format!("cannot connect: {e}"))?;
+    /// where it is `prod`; migrations/V5), keeps `logins` in step, and returns the names
+    /// applied. Safe to run concurrently: the second run waits for the first and then finds
+    /// nothing to do.
+    pub async fn run(url: &str, sign_in: &super::SignIn, stage: &str, logins: &[Login]) -> Result<Vec<String>, String> {
+        let mut pg = super::checked_config(url, sign_in).map_err(|e| format!("the migration URL {e}"))?;
+        pg.connect_timeout(Duration::from_secs(5));
+        let (mut client, connection) = super::open(pg, sign_in).await.map_err(|e| format!("cannot connect: {e}"))?;
         let driver = tokio::spawn(connection);
-        let report = migrations::runner()
-            .set_abort_divergent(true)
-            .run_async(&mut client)
+        // Session-level: held across refinery's per-migration transactions, released when
+        // this connection closes, whatever happens below.
+        client
+            .batch_execute(&format!(
+                "SET lock_timeout = '{}ms'; SELECT pg_advisory_lock({LOCK_KEY}); SET lock_timeout = '{}ms'",
+                LOCK_WAIT.as_millis(),
+                DDL_LOCK_WAIT.as_millis()
+            ))
             .await
-            .map_err(|e| format!("migration failed: {e}"))?;
+            .map_err(|e| format!("cannot take the migration lock: {}", describe(&e)))?;
+        let result = apply(&mut client, stage, logins).await;
+        drop(client);
+        let _ = driver.await;
+        result
+    }
+
+    async fn apply(client: &mut tokio_postgres::Client, stage: &str, logins: &[Login]) -> Result<Vec<String>, String> {
+        #[allow(clippy::useless_conversion)] // SchemaVersion is i32 or i64 by refinery's features
+        let known: BTreeSet<i64> =
+            migrations::runner().get_migrations().iter().map(|m| i64::from(m.version())).collect();
+        let newest_known = known.last().copied().unwrap_or(-1);
+        let applied = applied_versions(client).await?;
+        let newer: Vec<i64> = applied.iter().copied().filter(|v| *v > newest_known).collect();
+        let runner = if newer.is_empty() {
+            migrations::runner().set_abort_divergent(true).set_abort_missing(true)
+        } else {
+            // A newer release migrated this database. Everything this binary knows must be
+            // there already (expand/contract keeps it working); refinery still refuses an
+            // applied migration that differs from ours.
+            if let Some(v) = known.iter().find(|v| !applied.contains(v)) {
+                return Err(format!(
+                    "migration V{v} is not applied, but the database already has newer ones ({newer:?}); refusing to apply it out of order"
+                ));
+            }
+            tracing::info!(newer = ?newer, "the database has migrations newer than this release; nothing to apply");
+            migrations::runner().set_abort_divergent(true).set_abort_missing(false)
+        };
+        let report = runner.run_async(client).await.map_err(|e| format!("migration failed: {e}"))?;
         client
             .execute("UPDATE deployment SET stage = $1", &[&stage])
             .await
-            .map_err(|e| format!("cannot label the deployment's stage: {e}"))?;
-        drop(client);
-        let _ = driver.await;
+            .map_err(|e| format!("cannot label the deployment's stage: {}", describe(&e)))?;
+        for login in logins {
+            keep_login(client, login).await?;
+        }
         Ok(report.applied_migrations().iter().map(|m| m.to_string()).collect())
+    }
+
+    /// Versions in refinery's history table (none when it does not exist yet).
+    async fn applied_versions(client: &tokio_postgres::Client) -> Result<BTreeSet<i64>, String> {
+        let rows = client.query_typed("SELECT version::bigint FROM refinery_schema_history", &[]).await;
+        match rows {
+            Ok(rows) => Ok(rows.iter().map(|r| r.get(0)).collect()),
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Ok(BTreeSet::new()),
+            Err(e) => Err(format!("cannot read the migration history: {}", describe(&e))),
+        }
+    }
+
+    /// Creates `login` or sets its password, and makes it a member of its group. The
+    /// statements are built server-side by `format('%I', '%L')`, so neither the name nor
+    /// the password is ever spliced into SQL here; neither error messages nor logs carry the
+    /// password. Refuses to touch a superuser, the migrating user itself or a group role.
+    async fn keep_login(client: &tokio_postgres::Client, login: &Login) -> Result<(), String> {
+        let name = &login.username;
+        if name.is_empty() || name.len() > 63 {
+            return Err(format!("login {name:?}: the username must be 1-63 bytes"));
+        }
+        let row = client
+            .query_typed(
+                "SELECT r.rolname IS NOT NULL,
+                        coalesce(r.rolsuper OR r.rolname = current_user OR r.rolname IN ('parley_app', 'parley_service'), false),
+                        CASE WHEN r.rolname IS NULL
+                             THEN format('CREATE ROLE %I LOGIN PASSWORD %L', $1::text, $2::text)
+                             ELSE format('ALTER ROLE %I WITH LOGIN PASSWORD %L', $1::text, $2::text) END,
+                        format('GRANT %I TO %I', $3::text, $1::text)
+                 FROM (SELECT 1) AS one LEFT JOIN pg_roles r ON r.rolname = $1::text",
+                &[(name, Type::TEXT), (&login.password.as_str(), Type::TEXT), (&login.group, Type::TEXT)],
+            )
+            .await
+            .map_err(|e| format!("login {name}: {}", describe(&e)))?;
+        let row = row.first().ok_or_else(|| format!("login {name}: no answer"))?;
+        let (exists, protected): (bool, bool) = (row.get(0), row.get(1));
+        if protected {
+            return Err(format!("login {name}: refusing to manage a superuser, the migrating user or a group role"));
+        }
+        let set_password = zeroize::Zeroizing::new(row.get::<_, String>(2));
+        client.batch_execute(&set_password).await.map_err(|e| format!("login {name}: {}", describe(&e)))?;
+        let grant: String = row.get(3);
+        client.batch_execute(&grant).await.map_err(|e| format!("login {name}: {}", describe(&e)))?;
+        tracing::info!(login = %name, group = login.group, created = !exists, "login kept in step");
+        Ok(())
+    }
+
+    /// SQLSTATE and message, never the statement (which may hold a password).
+    fn describe(e: &tokio_postgres::Error) -> String {
+        match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => e.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn a_remote_host_without_tls_is_refused_at_configuration() {
+        // GIVEN URLs for a host that is not loopback, without sslmode=require
+        for url in [
+            "postgres://parley_api:pw@proxy.example.rds.amazonaws.com:5432/parley",
+            "postgres://parley_api:pw@proxy.example.rds.amazonaws.com:5432/parley?sslmode=prefer",
+            "postgres://parley_api:pw@10.0.0.5/parley?sslmode=disable",
+        ] {
+            // WHEN a pool is configured THEN it is refused, naming the setting, not the URL
+            let err = Database::from_env(&env(&[("PARLEY_DATABASE_URL", url)]), "PARLEY_DATABASE_URL").err().unwrap();
+            assert_eq!(err.name, "PARLEY_DATABASE_URL");
+            assert!(err.problem.contains("sslmode=require"), "{err}");
+            assert!(!err.to_string().contains("pw"), "{err}");
+        }
+    }
+
+    #[test]
+    fn tls_or_loopback_is_accepted() {
+        for url in [
+            "postgres://parley_api:pw@proxy.example.rds.amazonaws.com:5432/parley?sslmode=require",
+            "postgres://parley_app:pw@127.0.0.1:5432/parley",
+            "postgres://parley_app:pw@localhost/parley",
+            "postgres://parley_app:pw@[::1]:5432/parley",
+        ] {
+            assert!(Database::from_env(&env(&[("PARLEY_DATABASE_URL", url)]), "PARLEY_DATABASE_URL").is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn iam_sign_in_takes_a_url_without_a_password_and_needs_the_region() {
+        let iam = "postgres://parley_api@proxy.example.rds.amazonaws.com:5432/parley?sslmode=require";
+        // GIVEN PARLEY_DB_IAM_AUTH=true and AWS_REGION: THEN a password-less URL is accepted
+        let ok = env(&[("PARLEY_DATABASE_URL", iam), ("PARLEY_DB_IAM_AUTH", "true"), ("AWS_REGION", "eu-west-1")]);
+        assert!(Database::from_env(&ok, "PARLEY_DATABASE_URL").is_ok());
+        assert_eq!(SignIn::from_env(&ok).unwrap(), SignIn::Iam { region: "eu-west-1".into() });
+        // AND without the region it is refused, naming AWS_REGION
+        let no_region = env(&[("PARLEY_DATABASE_URL", iam), ("PARLEY_DB_IAM_AUTH", "true")]);
+        assert_eq!(Database::from_env(&no_region, "PARLEY_DATABASE_URL").err().unwrap().name, "AWS_REGION");
+        // AND a URL that still carries a password is refused
+        let with_password = "postgres://parley_api:pw@proxy.example.rds.amazonaws.com/parley?sslmode=require";
+        let err = checked_config(with_password, &SignIn::Iam { region: "eu-west-1".into() }).unwrap_err();
+        assert!(err.contains("must not carry a password"), "{err}");
+        // AND PARLEY_DB_IAM_AUTH that is not a boolean is named
+        let bad = env(&[("PARLEY_DATABASE_URL", iam), ("PARLEY_DB_IAM_AUTH", "yes")]);
+        assert_eq!(Database::from_env(&bad, "PARLEY_DATABASE_URL").err().unwrap().name, "PARLEY_DB_IAM_AUTH");
     }
 }

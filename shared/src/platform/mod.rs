@@ -15,6 +15,8 @@ pub mod identity;
 pub mod metrics;
 pub mod outbound;
 pub mod ratelimit;
+pub mod rds;
 pub mod runtime;
+pub mod secrets;
 pub mod state;
 pub mod telemetry;

@@ -14,13 +14,16 @@ use serde_json::json;
 
 use crate::platform::config::{self, ConfigError, Source};
 use crate::platform::outbound::{self, OutboundError};
+use crate::platform::secrets::SecretSetting;
 use crate::tone::analysis::{Analysis, ConflictLevel, Indicator, IndicatorKind};
 
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 #[derive(Debug, Clone)]
 pub struct ClaudeSettings {
-    pub api_key: String,
+    /// `PARLEY_ANTHROPIC_API_KEY`, or fetched from `PARLEY_ANTHROPIC_API_KEY_SECRET_ARN` on
+    /// first use. Its `Debug` shows where it comes from, never the key.
+    pub api_key: SecretSetting<String>,
     pub base_url: String,
     pub model: String,
     pub timeout: Duration,
@@ -33,11 +36,16 @@ pub struct ClaudeSettings {
 }
 
 impl ClaudeSettings {
-    /// `None` unless `PARLEY_ANTHROPIC_API_KEY` is set. Also reads `PARLEY_ANTHROPIC_BASE_URL`,
+    /// `None` unless `PARLEY_ANTHROPIC_API_KEY` (or `…_SECRET_ARN`) is set. Also reads `PARLEY_ANTHROPIC_BASE_URL`,
     /// `_MODEL`, `_TIMEOUT_MS`, `_MAX_TOKENS`, `_INPUT_USD_PER_MTOK`, `_OUTPUT_USD_PER_MTOK` and
     /// `_MONTHLY_BUDGET_USD`.
     pub fn from_env(src: &impl Source) -> Result<Option<Self>, ConfigError> {
-        let Some(api_key) = config::optional(src, "PARLEY_ANTHROPIC_API_KEY") else { return Ok(None) };
+        let key = |v: &str| Ok(v.trim().to_owned());
+        let Some(api_key) =
+            SecretSetting::optional(src, "PARLEY_ANTHROPIC_API_KEY", "PARLEY_ANTHROPIC_API_KEY_SECRET_ARN", key)?
+        else {
+            return Ok(None);
+        };
         let base_url =
             config::optional(src, "PARLEY_ANTHROPIC_BASE_URL").unwrap_or_else(|| "https://api.anthropic.com".into());
         let local = base_url.starts_with("http://127.0.0.1") || base_url.starts_with("http://localhost");
@@ -134,8 +142,9 @@ impl ClaudeClient {
         &self.settings
     }
 
-    /// Analyses `text` (redacted before sending). Spans are positions in `text`.
-    pub async fn analyze(&self, text: &str) -> Result<(Analysis, Usage), ClaudeError> {
+    /// Analyses `text` (redacted before sending) with `api_key` (from
+    /// [`ClaudeSettings::api_key`]). Spans are positions in `text`.
+    pub async fn analyze(&self, text: &str, api_key: &str) -> Result<(Analysis, Usage), ClaudeError> {
         let redacted = crate::tone::redact::redact(text);
         let s = &self.settings;
         let body = json!({
@@ -148,7 +157,7 @@ impl ClaudeClient {
         let resp = outbound::send_with_retry("anthropic", |c| {
             c.post(&url)
                 .timeout(s.timeout)
-                .header("x-api-key", &s.api_key)
+                .header("x-api-key", api_key)
                 .header("anthropic-version", ANTHROPIC_VERSION)
                 .json(&body)
         })

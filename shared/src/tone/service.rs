@@ -71,7 +71,7 @@ impl ToneService {
         Self { remote: None }
     }
 
-    /// Claude when `PARLEY_ANTHROPIC_API_KEY` is set (then `PARLEY_TABLE_NAME` is needed for
+    /// Claude when `PARLEY_ANTHROPIC_API_KEY` (or `…_SECRET_ARN`) is set (then `PARLEY_TABLE_NAME` is needed for
     /// the breaker and the budget, and `PARLEY_TONE_BREAKER_COOLDOWN_MS`,
     /// `PARLEY_TONE_BREAKER_MIN_CALLS` tune the breaker); else local only.
     pub fn from_env(src: &impl Source, aws: &crate::platform::aws::SdkConfig) -> Result<Self, ConfigError> {
@@ -120,12 +120,28 @@ impl ToneService {
         if remote.over_budget().await {
             return local;
         }
+        // The key is fetched once per instance (Secrets Manager when given by ARN). Without
+        // it the local analyzer answers, as for any provider trouble; it is this instance's
+        // problem, not the provider's, so the shared breaker is not told.
+        let until = tokio::time::Instant::now() + budget;
+        let api_key = match tokio::time::timeout_at(until, remote.client.settings().api_key.get()).await {
+            Ok(Ok(key)) => key,
+            Ok(Err(e)) => {
+                let cause = e.source.as_ref().map(|c| c.to_string()).unwrap_or_default();
+                tracing::warn!(provider = "claude", error = %cause, "no API key; the local analyzer answers");
+                return local;
+            }
+            Err(_) => {
+                tracing::warn!(provider = "claude", "fetching the API key timed out; the local analyzer answers");
+                return local;
+            }
+        };
         let admission = remote.breaker.admit().await;
         if admission == Admission::Open {
             tracing::info!(provider = "claude", "breaker open; the local analyzer answers");
             return local;
         }
-        match tokio::time::timeout(budget, remote.client.analyze(text)).await {
+        match tokio::time::timeout_at(until, remote.client.analyze(text, &api_key)).await {
             Ok(Ok((analysis, usage))) => {
                 remote.breaker.record(admission, true).await;
                 remote.spend(usage).await;

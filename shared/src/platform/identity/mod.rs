@@ -31,6 +31,7 @@ pub use user::mint_user_token;
 use crate::platform::config::{self, ConfigError, Source};
 use crate::platform::error::ApiError;
 use crate::platform::http::Request;
+use crate::platform::secrets::SecretSetting;
 
 /// Header carrying the anonymous session token.
 pub const ANONYMOUS_HEADER: &str = "x-anonymous-session";
@@ -94,7 +95,9 @@ pub struct Identity {
 
 struct Inner {
     users: UserTokens,
-    anonymous: AnonymousTokens,
+    /// The anonymous-token key: in the environment, or fetched from Secrets Manager on the
+    /// first request that issues or verifies an anonymous token.
+    anonymous: SecretSetting<AnonymousTokens>,
     directory: Option<Directory>,
 }
 
@@ -139,14 +142,30 @@ impl Identity {
     /// Reads:
     /// - `PARLEY_JWT_ISSUER`, `PARLEY_JWT_AUDIENCE` (required);
     /// - `PARLEY_JWT_SECRET` (HS256, ≥ 32 bytes) **or** `PARLEY_JWT_JWKS_URL` (https);
-    /// - `PARLEY_ANON_TOKEN_SECRET` (≥ 32 bytes, never the same as the JWT secret).
+    /// - `PARLEY_ANON_TOKEN_SECRET` (≥ 32 bytes, never the same as the JWT secret), or
+    ///   `PARLEY_ANON_TOKEN_SECRET_ARN` (fetched on first use, [`crate::platform::secrets`]).
     ///
     /// Without a directory ([`with_directory`](Self::with_directory)) only UUID subjects
     /// are accepted.
     pub fn from_env(src: &impl Source) -> Result<Self, ConfigError> {
         let issuer = config::required(src, "PARLEY_JWT_ISSUER")?;
         let audience = config::required(src, "PARLEY_JWT_AUDIENCE")?;
-        let anon_secret = config::secret(src, "PARLEY_ANON_TOKEN_SECRET")?;
+        // Compared with the anonymous key when that arrives (at cold start, or at its fetch).
+        let jwt_secret = config::optional(src, "PARLEY_JWT_SECRET");
+        let anonymous = SecretSetting::required(
+            src,
+            "PARLEY_ANON_TOKEN_SECRET",
+            "PARLEY_ANON_TOKEN_SECRET_ARN",
+            move |key: &str| {
+                if key.len() < 32 {
+                    return Err("must be at least 32 bytes long".to_owned());
+                }
+                if jwt_secret.as_deref() == Some(key) {
+                    return Err("must differ from PARLEY_JWT_SECRET".to_owned());
+                }
+                Ok(AnonymousTokens::new(key.as_bytes()))
+            },
+        )?;
         let users = match (config::optional(src, "PARLEY_JWT_SECRET"), config::optional(src, "PARLEY_JWT_JWKS_URL")) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::new(
@@ -156,9 +175,6 @@ impl Identity {
             }
             (Some(_), None) => {
                 let secret = config::secret(src, "PARLEY_JWT_SECRET")?;
-                if secret == anon_secret {
-                    return Err(ConfigError::new("PARLEY_ANON_TOKEN_SECRET", "must differ from PARLEY_JWT_SECRET"));
-                }
                 UserTokens::hs256(&secret, issuer, audience)
             }
             (None, Some(url)) => {
@@ -172,10 +188,14 @@ impl Identity {
                 return Err(ConfigError::new("PARLEY_JWT_SECRET", "is not set (or set PARLEY_JWT_JWKS_URL)"));
             }
         };
-        Ok(Self::build(users, AnonymousTokens::new(&anon_secret), None))
+        Ok(Self::build(users, anonymous, None))
     }
 
-    fn build(users: UserTokens, anonymous: AnonymousTokens, source: Option<Box<dyn UserDirectory>>) -> Self {
+    fn build(
+        users: UserTokens,
+        anonymous: SecretSetting<AnonymousTokens>,
+        source: Option<Box<dyn UserDirectory>>,
+    ) -> Self {
         let directory = source.map(|source| Directory { source, known: Default::default() });
         Self { inner: Arc::new(Inner { users, anonymous, directory }) }
     }
@@ -189,9 +209,13 @@ impl Identity {
         }
     }
 
-    /// Signs a token for a new anonymous session.
-    pub fn issue_anonymous(&self, session_id: Uuid, now: chrono::DateTime<chrono::Utc>) -> IssuedToken {
-        self.inner.anonymous.issue(session_id, now)
+    /// Signs a token for a new anonymous session; 503 when the key cannot be fetched.
+    pub async fn issue_anonymous(
+        &self,
+        session_id: Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<IssuedToken, ApiError> {
+        Ok(self.inner.anonymous.get().await?.issue(session_id, now))
     }
 
     /// Resolves the credentials on `req`. Absent credentials give an empty [`Caller`];
@@ -211,7 +235,7 @@ impl Identity {
         if let Some(value) = req.headers().get(ANONYMOUS_HEADER) {
             let token =
                 value.to_str().map_err(|_| ApiError::unauthorized("the anonymous session token is malformed"))?;
-            caller.anonymous_session_id = Some(self.inner.anonymous.verify(token.trim())?);
+            caller.anonymous_session_id = Some(self.inner.anonymous.get().await?.verify(token.trim())?);
         }
         Ok(caller)
     }

@@ -105,7 +105,7 @@ async fn a_tampered_token_is_refused() {
 async fn an_anonymous_token_round_trips_and_is_not_a_user_token() {
     let id = identity();
     let session = Uuid::now_v7();
-    let issued = id.issue_anonymous(session, Utc::now());
+    let issued = id.issue_anonymous(session, Utc::now()).await.unwrap();
     let caller = id.caller(&request(&[(ANONYMOUS_HEADER, &issued.token)])).await.unwrap();
     assert_eq!(caller, Caller::anonymous(session));
     // THEN the same token presented as a user token is refused
@@ -115,7 +115,7 @@ async fn an_anonymous_token_round_trips_and_is_not_a_user_token() {
 #[tokio::test]
 async fn an_expired_anonymous_token_is_refused() {
     let id = identity();
-    let issued = id.issue_anonymous(Uuid::now_v7(), Utc::now() - chrono::Duration::hours(25));
+    let issued = id.issue_anonymous(Uuid::now_v7(), Utc::now() - chrono::Duration::hours(25)).await.unwrap();
     assert_eq!(id.caller(&request(&[(ANONYMOUS_HEADER, &issued.token)])).await.unwrap_err().status, 401);
 }
 
