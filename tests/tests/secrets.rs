@@ -145,3 +145,106 @@ async fn the_anthropic_key_comes_from_its_secret_and_a_missing_one_falls_back_to
     assert_eq!(analyse(state).await["provider"], "local");
     assert_eq!(stub.calls(), calls);
 }
+
+#[tokio::test]
+async fn stripe_and_twilio_credentials_come_from_their_secrets_too() {
+    use parley_e2e::payments::{event, event_id, now, stripe_signature, user_with_cart};
+    // GIVEN the Stripe webhook secret, the Stripe key and the Twilio token only in Secrets
+    // Manager (the plain variables emptied), each a value the stack itself does not use
+    let webhook_secret = format!("whsec_{}", Uuid::now_v7().simple());
+    let twilio_token = fresh_value();
+    let stripe_key = parley_e2e::setting("PARLEY_STRIPE_SECRET_KEY"); // the stub takes any sk_ key
+    let (webhook_arn, twilio_arn, key_arn) =
+        (create_secret(&webhook_secret).await, create_secret(&twilio_token).await, create_secret(&stripe_key).await);
+    let gateway = Gateway::start(&[
+        ("PARLEY_STRIPE_WEBHOOK_SECRETS", ""),
+        ("PARLEY_STRIPE_WEBHOOK_SECRETS_SECRET_ARN", &webhook_arn),
+        ("TWILIO_AUTH_TOKEN", ""),
+        ("PARLEY_TWILIO_AUTH_TOKEN_SECRET_ARN", &twilio_arn),
+        ("PARLEY_STRIPE_SECRET_KEY", ""),
+        ("PARLEY_STRIPE_SECRET_KEY_SECRET_ARN", &key_arn),
+        ("PARLEY_LOG", "debug"),
+    ]);
+    // WHEN a Stripe event arrives signed with the secret's value, THEN it verifies; signed
+    // with the stack's plain secret, it does not
+    let body =
+        event(&event_id(), "payment_method.detached", json!({"id": "pm_secret_test", "object": "payment_method"}));
+    for (secret, want) in [(webhook_secret.as_str(), 200), (&parley_e2e::setting("STRIPE_WEBHOOK_SECRET"), 400)] {
+        let resp = gateway
+            .request(Method::POST, "/webhooks/stripe", &[])
+            .header("content-type", "application/json")
+            .header("stripe-signature", stripe_signature(&body, secret, now()))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), want);
+    }
+    // WHEN a Twilio status callback arrives signed with the secret's token, THEN it verifies
+    let params: Vec<(String, String)> =
+        [("MessageSid", "SMsecrettest"), ("MessageStatus", "delivered")].map(|(k, v)| (k.into(), v.into())).into();
+    let url = format!("{}/webhooks/twilio/status", parley_e2e::setting("PARLEY_PUBLIC_URL"));
+    for (token, want) in [(twilio_token.as_str(), 200), (&parley_e2e::setting("TWILIO_AUTH_TOKEN"), 403)] {
+        let form: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+        let resp = gateway
+            .request(Method::POST, "/webhooks/twilio/status", &[])
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", shared::sms::signature::compute(token.as_bytes(), &url, &params))
+            .body(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), want);
+    }
+    // WHEN a signed-in user checks out by card, THEN the Stripe key from its secret opens the session
+    let (user, _, _) = user_with_cart().await;
+    let resp = gateway
+        .request(Method::POST, "/v1/checkout", &parley_e2e::as_user(user))
+        .json(&json!({"method": "card"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    // AND no secret value reached the log
+    let log = gateway.log();
+    for value in [&webhook_secret, &twilio_token] {
+        assert!(!log.contains(value.as_str()), "a secret's value is in the gateway log");
+    }
+}
+
+#[tokio::test]
+async fn without_stripe_or_twilio_credentials_the_stack_starts_and_those_calls_answer_503() {
+    use parley_e2e::payments::user_with_cart;
+    // GIVEN a gateway with no Stripe key, no webhook secret and no Twilio token at all
+    // (a stage deployed with those parameters empty)
+    let gateway = Gateway::start(&[
+        ("PARLEY_STRIPE_SECRET_KEY", ""),
+        ("PARLEY_STRIPE_WEBHOOK_SECRETS", ""),
+        ("TWILIO_AUTH_TOKEN", ""),
+    ]);
+    // WHEN a card checkout, a Stripe webhook and a Twilio webhook arrive
+    let (user, _, _) = user_with_cart().await;
+    let checkout = gateway
+        .request(Method::POST, "/v1/checkout", &parley_e2e::as_user(user))
+        .json(&json!({"method": "card"}))
+        .send()
+        .await
+        .unwrap();
+    let stripe = gateway
+        .request(Method::POST, "/webhooks/stripe", &[])
+        .header("stripe-signature", "t=1,v1=00")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let twilio = gateway
+        .request(Method::POST, "/webhooks/twilio/status", &[])
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", "AAAA")
+        .body("MessageSid=SM1&MessageStatus=sent")
+        .send()
+        .await
+        .unwrap();
+    // THEN each says the dependency is unavailable (and the functions started at all)
+    assert_eq!([checkout.status().as_u16(), stripe.status().as_u16(), twilio.status().as_u16()], [503, 503, 503]);
+}

@@ -56,7 +56,7 @@ async fn scripted(script: Vec<(u16, &'static str)>) -> (String, Arc<Mutex<Vec<St
 fn client(url: &str) -> Twilio {
     Twilio::new(TwilioConfig {
         account_sid: "ACtest".into(),
-        auth_token: "tok".into(),
+        auth_token: Some(shared::platform::secrets::SecretSetting::plain("TWILIO_AUTH_TOKEN", "tok".into())),
         verify_service_sid: "VAtest".into(),
         from: "+15005550006".into(),
         api_base: url.to_owned(),

@@ -1,3 +1,6 @@
+// The send loop's future nests deeply (outbox → Twilio client → lazily fetched token).
+#![recursion_limit = "256"]
+
 use lambda_runtime::{Error, service_fn};
 
 #[tokio::main(flavor = "current_thread")]

@@ -71,10 +71,7 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| ApiError::bad_request("the Stripe-Signature header is missing"))?;
-    let incoming = state.secrets.verify(req.body().as_ref(), signature).map_err(|rejected| {
-        tracing::warn!(reason = rejected.0, "webhook signature refused");
-        ApiError::bad_request(format!("the signature does not verify: {}", rejected.0))
-    })?;
+    let incoming = state.secrets.verify(req.body().as_ref(), signature).await?;
     let outcome = events::receive(&state.db, &incoming, &state.effects.for_function(FUNCTION)).await?;
     let outcome = match outcome {
         Applied::Processed => "processed",

@@ -12,9 +12,10 @@
 
 use shared::ApiError;
 use shared::chat::turn::ChatSettings;
-use shared::platform::config::{self, ConfigError, ProcessEnv, Source};
+use shared::platform::config::{ConfigError, ProcessEnv, Source};
 use shared::platform::db::Database;
 use shared::platform::http::{self, Request, Response, StatusCode};
+use shared::platform::secrets::SecretSetting;
 use shared::sms::inbound::{self, Conversation};
 use shared::sms::webhook::{self, SmsSettings};
 
@@ -24,7 +25,7 @@ pub const FUNCTION: &str = "twilio-inbound-webhook";
 pub struct State {
     conversation: Conversation,
     public_url: String,
-    auth_token: Vec<u8>,
+    auth_token: Option<SecretSetting<String>>,
 }
 
 impl State {
@@ -37,7 +38,7 @@ impl State {
     pub async fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
         let db = Database::from_env(src, "PARLEY_SERVICE_DATABASE_URL")?;
         let public_url = SmsSettings::from_env(src)?.public_url;
-        let auth_token = config::required(src, "TWILIO_AUTH_TOKEN")?.into_bytes();
+        let auth_token = shared::sms::twilio::auth_token(src)?;
         let aws = shared::platform::aws::load().await;
         let conversation = Conversation { db, chat: ChatSettings::from_env(src, &aws)? };
         Ok(Self { conversation, public_url, auth_token })
@@ -49,7 +50,7 @@ pub async fn handle(state: &State, req: Request) -> Response {
 }
 
 async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
-    let params = webhook::verified_webhook(req, &state.public_url, &state.auth_token)?;
+    let params = webhook::verified_webhook(req, &state.public_url, state.auth_token.as_ref()).await?;
     let sid = webhook::param(&params, "MessageSid").unwrap_or_default();
     let from = webhook::param(&params, "From").unwrap_or_default();
     let body = webhook::param(&params, "Body").unwrap_or_default();

@@ -8,9 +8,10 @@
 //! code is kept. An unknown `MessageSid` → 200 and a warning (Twilio would only retry it).
 
 use shared::ApiError;
-use shared::platform::config::{self, ConfigError, ProcessEnv, Source};
+use shared::platform::config::{ConfigError, ProcessEnv, Source};
 use shared::platform::db::Database;
 use shared::platform::http::{self, Request, Response, StatusCode};
+use shared::platform::secrets::SecretSetting;
 use shared::sms::status::{self, Applied};
 use shared::sms::webhook::{self, SmsSettings};
 
@@ -20,7 +21,7 @@ pub const FUNCTION: &str = "twilio-status-webhook";
 pub struct State {
     db: Database,
     public_url: String,
-    auth_token: Vec<u8>,
+    auth_token: Option<SecretSetting<String>>,
 }
 
 impl State {
@@ -33,7 +34,7 @@ impl State {
         Ok(Self {
             db: Database::from_env(src, "PARLEY_SERVICE_DATABASE_URL")?,
             public_url: SmsSettings::from_env(src)?.public_url,
-            auth_token: config::required(src, "TWILIO_AUTH_TOKEN")?.into_bytes(),
+            auth_token: shared::sms::twilio::auth_token(src)?,
         })
     }
 }
@@ -43,7 +44,7 @@ pub async fn handle(state: &State, req: Request) -> Response {
 }
 
 async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
-    let params = webhook::verified_webhook(req, &state.public_url, &state.auth_token)?;
+    let params = webhook::verified_webhook(req, &state.public_url, state.auth_token.as_ref()).await?;
     let (Some(sid), Some(raw_status)) =
         (webhook::param(&params, "MessageSid"), webhook::param(&params, "MessageStatus"))
     else {

@@ -33,6 +33,7 @@ use uuid::Uuid;
 use crate::platform::config::{self, ConfigError, Source};
 use crate::platform::error::ApiError;
 use crate::platform::outbound;
+use crate::platform::secrets::SecretSetting;
 
 use super::events::{Effects, Incoming};
 use super::orders::Draft;
@@ -44,29 +45,48 @@ const ATTEMPTS: u32 = 3;
 /// Stripe's API, as Parley uses it.
 #[derive(Clone)]
 pub struct Stripe {
-    client: Client,
+    /// Built from the secret key when it is first needed (the key may be a secret to fetch);
+    /// `None` when no key is configured (every call then answers 503).
+    client: Option<SecretSetting<Client>>,
     deadline: Duration,
 }
 
 impl Stripe {
-    /// Reads `PARLEY_STRIPE_SECRET_KEY`, `PARLEY_STRIPE_API_BASE` (a local stub; default
-    /// Stripe's API), `PARLEY_STRIPE_TIMEOUT_MS` (per attempt, 4000) and
-    /// `PARLEY_STRIPE_DEADLINE_MS` (all attempts, 10000). Opens no connection.
+    /// Reads `PARLEY_STRIPE_SECRET_KEY` (or `PARLEY_STRIPE_SECRET_KEY_SECRET_ARN`, fetched by
+    /// the first call; neither set leaves Stripe off: calls answer 503), `PARLEY_STRIPE_API_BASE` (a local stub; default Stripe's API),
+    /// `PARLEY_STRIPE_TIMEOUT_MS` (per attempt, 4000) and `PARLEY_STRIPE_DEADLINE_MS` (all
+    /// attempts, 10000). Opens no connection.
     pub fn from_env(src: &impl Source) -> Result<Self, ConfigError> {
-        let key = config::required(src, "PARLEY_STRIPE_SECRET_KEY")?;
-        if !(key.starts_with("sk_") || key.starts_with("rk_")) {
-            return Err(ConfigError::new("PARLEY_STRIPE_SECRET_KEY", "must be a Stripe secret key (sk_… or rk_…)"));
-        }
         let timeout = config::millis_or(src, "PARLEY_STRIPE_TIMEOUT_MS", Duration::from_millis(4_000))?;
         let deadline = config::millis_or(src, "PARLEY_STRIPE_DEADLINE_MS", Duration::from_millis(10_000))?;
-        let mut builder =
-            ClientBuilder::new(key).timeout(timeout).app_info("parley", Some(crate::VERSION.to_owned()), None);
-        if let Some(base) = config::optional(src, "PARLEY_STRIPE_API_BASE") {
-            let base = if base.ends_with('/') { base } else { format!("{base}/") };
-            builder = builder.url(base);
-        }
-        let client = builder.build().map_err(|e| ConfigError::new("PARLEY_STRIPE_SECRET_KEY", e.to_string()))?;
+        let base = config::optional(src, "PARLEY_STRIPE_API_BASE")
+            .map(|base| if base.ends_with('/') { base } else { format!("{base}/") });
+        let client = SecretSetting::optional(
+            src,
+            "PARLEY_STRIPE_SECRET_KEY",
+            "PARLEY_STRIPE_SECRET_KEY_SECRET_ARN",
+            move |key: &str| {
+                let key = key.trim();
+                if !(key.starts_with("sk_") || key.starts_with("rk_")) {
+                    return Err("must be a Stripe secret key (sk_… or rk_…)".to_owned());
+                }
+                let mut builder =
+                    ClientBuilder::new(key).timeout(timeout).app_info("parley", Some(crate::VERSION.to_owned()), None);
+                if let Some(base) = &base {
+                    builder = builder.url(base.clone());
+                }
+                builder.build().map_err(|e| e.to_string())
+            },
+        )?;
         Ok(Self { client, deadline })
+    }
+
+    /// The client, its key fetched first if need be.
+    async fn client(&self) -> Result<std::sync::Arc<Client>, ApiError> {
+        match &self.client {
+            Some(client) => client.get().await,
+            None => Err(ApiError::unavailable("Stripe").with_source("no Stripe secret key is configured")),
+        }
     }
 
     /// Runs `call` (one Stripe request, always sent with the same idempotency key): bounded
@@ -118,10 +138,9 @@ impl Stripe {
         let metadata = HashMap::from([("user_id".to_owned(), user_id.to_string())]);
         let req = CreateCustomer::new().metadata(metadata);
         let key = idempotency_key(&format!("parley-customer-{user_id}"))?;
+        let client = self.client().await?;
         let customer = self
-            .with_retries(|| {
-                req.customize().request_strategy(RequestStrategy::Idempotent(key.clone())).send(&self.client)
-            })
+            .with_retries(|| req.customize().request_strategy(RequestStrategy::Idempotent(key.clone())).send(&*client))
             .await?;
         Ok(customer.id.as_str().to_owned())
     }
@@ -164,10 +183,9 @@ impl Stripe {
             .cancel_url(urls.cancel.clone())
             .expires_at(expires_at.timestamp());
         let key = idempotency_key(&format!("parley-checkout-{order}"))?;
+        let client = self.client().await?;
         let session = self
-            .with_retries(|| {
-                req.customize().request_strategy(RequestStrategy::Idempotent(key.clone())).send(&self.client)
-            })
+            .with_retries(|| req.customize().request_strategy(RequestStrategy::Idempotent(key.clone())).send(&*client))
             .await?;
         let url = session
             .url
@@ -208,10 +226,9 @@ impl Stripe {
             .success_url(urls.success.clone())
             .cancel_url(urls.cancel.clone());
         let key = idempotency_key(key)?;
+        let client = self.client().await?;
         let session = self
-            .with_retries(|| {
-                req.customize().request_strategy(RequestStrategy::Idempotent(key.clone())).send(&self.client)
-            })
+            .with_retries(|| req.customize().request_strategy(RequestStrategy::Idempotent(key.clone())).send(&*client))
             .await?;
         let url = session
             .url
@@ -225,10 +242,9 @@ impl Stripe {
     pub async fn create_portal_session(&self, customer: &str, return_url: &str, key: &str) -> Result<String, ApiError> {
         let req = CreateBillingPortalSession::new().customer(customer).return_url(return_url);
         let key = idempotency_key(key)?;
+        let client = self.client().await?;
         let session = self
-            .with_retries(|| {
-                req.customize().request_strategy(RequestStrategy::Idempotent(key.clone())).send(&self.client)
-            })
+            .with_retries(|| req.customize().request_strategy(RequestStrategy::Idempotent(key.clone())).send(&*client))
             .await?;
         Ok(session.url)
     }
@@ -237,8 +253,8 @@ impl Stripe {
     /// matter, and reading just those keeps an API version that adds or reshapes others
     /// from breaking the read.
     async fn get<T: miniserde::Deserialize + Send>(&self, path: String) -> Result<T, ApiError> {
-        self.with_retries(|| RequestBuilder::new(StripeMethod::Get, path.clone()).customize::<T>().send(&self.client))
-            .await
+        let client = self.client().await?;
+        self.with_retries(|| RequestBuilder::new(StripeMethod::Get, path.clone()).customize::<T>().send(&*client)).await
     }
 }
 
@@ -361,13 +377,14 @@ impl Stripe {
     pub async fn recent_events(&self, since: i64, max_pages: u32) -> Result<Vec<(String, String)>, ApiError> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
+        let client = self.client().await?;
         for page in 0..max_pages {
             let mut req = ListEvent::new().limit(100).created(RangeQueryTs::gte(since));
             if let Some(a) = &after {
                 req = req.starting_after(a.clone());
             }
             // A GET carries no idempotency key: it changes nothing.
-            let list = self.with_retries(|| req.customize().send(&self.client)).await?;
+            let list = self.with_retries(|| req.customize().send(&*client)).await?;
             for event in &list.data {
                 out.push((event.id.as_str().to_owned(), render(event)?));
             }
@@ -458,45 +475,68 @@ fn short(e: &StripeError) -> String {
     }
 }
 
-/// The webhook signing secrets, newest first (`PARLEY_STRIPE_WEBHOOK_SECRETS`, comma-separated):
-/// while a secret is rolled, both the old and the new one verify.
+/// The webhook signing secrets, newest first (`PARLEY_STRIPE_WEBHOOK_SECRETS`, comma-separated,
+/// or the secret `PARLEY_STRIPE_WEBHOOK_SECRETS_SECRET_ARN` names): while a secret is rolled,
+/// both the old and the new one verify.
 #[derive(Clone)]
-pub struct WebhookSecrets(Vec<String>);
+pub struct WebhookSecrets(Option<SecretSetting<Vec<String>>>);
 
 impl WebhookSecrets {
     pub fn from_env(src: &impl Source) -> Result<Self, ConfigError> {
-        let name = "PARLEY_STRIPE_WEBHOOK_SECRETS";
-        let secrets: Vec<String> =
-            config::required(src, name)?.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
-        if secrets.is_empty() || secrets.iter().any(|s| !s.starts_with("whsec_")) {
-            return Err(ConfigError::new(name, "must list one or more signing secrets (whsec_…), comma-separated"));
-        }
-        Ok(Self(secrets))
+        Ok(Self(SecretSetting::optional(
+            src,
+            "PARLEY_STRIPE_WEBHOOK_SECRETS",
+            "PARLEY_STRIPE_WEBHOOK_SECRETS_SECRET_ARN",
+            |list: &str| {
+                let secrets: Vec<String> =
+                    list.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+                if secrets.is_empty() || secrets.iter().any(|s| !s.starts_with("whsec_")) {
+                    return Err("must list one or more signing secrets (whsec_…), comma-separated".to_owned());
+                }
+                Ok(secrets)
+            },
+        )?))
     }
 
     /// Verifies `body` (the raw bytes) against `signature` (the `Stripe-Signature` header)
     /// with each secret in turn. A body whose signature verifies but that does not parse into
-    /// a typed event is still verified: it is stored, so nothing Stripe sent is lost.
-    pub fn verify(&self, body: &[u8], signature: &str) -> Result<Incoming, Rejected> {
-        let text = std::str::from_utf8(body).map_err(|_| Rejected("the body is not UTF-8"))?;
-        let mut last = Rejected("no signing secret matched");
-        for secret in &self.0 {
-            match stripe_webhook::Webhook::construct_event(text, signature, secret) {
-                Ok(_) | Err(stripe_webhook::WebhookError::BadParse(_)) => {
-                    return Ok(Incoming::from_payload(text.to_owned()));
-                }
-                Err(stripe_webhook::WebhookError::BadTimestamp(_)) => {
-                    // The signature matched this secret; only its age is wrong.
-                    return Err(Rejected("the signature timestamp is outside the 300 s tolerance"));
-                }
-                Err(stripe_webhook::WebhookError::BadHeader(_)) => {
-                    last = Rejected("the Stripe-Signature header is malformed");
-                }
-                Err(_) => {}
+    /// a typed event is still verified: it is stored, so nothing Stripe sent is lost. `Err`
+    /// is a 400 to answer, or a 503 when no secret is configured or it cannot be fetched.
+    pub async fn verify(&self, body: &[u8], signature: &str) -> Result<Incoming, ApiError> {
+        let secrets = match &self.0 {
+            Some(secrets) => secrets.get().await?,
+            None => {
+                return Err(
+                    ApiError::unavailable("Stripe webhooks").with_source("no webhook signing secret is configured")
+                );
             }
-        }
-        Err(last)
+        };
+        check(&secrets, body, signature).map_err(|rejected| {
+            tracing::warn!(reason = rejected.0, "webhook signature refused");
+            ApiError::bad_request(format!("the signature does not verify: {}", rejected.0))
+        })
     }
+}
+
+fn check(secrets: &[String], body: &[u8], signature: &str) -> Result<Incoming, Rejected> {
+    let text = std::str::from_utf8(body).map_err(|_| Rejected("the body is not UTF-8"))?;
+    let mut last = Rejected("no signing secret matched");
+    for secret in secrets {
+        match stripe_webhook::Webhook::construct_event(text, signature, secret) {
+            Ok(_) | Err(stripe_webhook::WebhookError::BadParse(_)) => {
+                return Ok(Incoming::from_payload(text.to_owned()));
+            }
+            Err(stripe_webhook::WebhookError::BadTimestamp(_)) => {
+                // The signature matched this secret; only its age is wrong.
+                return Err(Rejected("the signature timestamp is outside the 300 s tolerance"));
+            }
+            Err(stripe_webhook::WebhookError::BadHeader(_)) => {
+                last = Rejected("the Stripe-Signature header is malformed");
+            }
+            Err(_) => {}
+        }
+    }
+    Err(last)
 }
 
 /// Why a webhook delivery was refused (400).

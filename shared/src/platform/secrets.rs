@@ -95,6 +95,11 @@ impl<T: Send + Sync + 'static> SecretSetting<T> {
             .ok_or_else(|| ConfigError::new(name, format!("is not set (nor is {arn_name})")))
     }
 
+    /// A value given directly (tests, and callers that build settings by hand).
+    pub fn plain(name: &str, value: T) -> Self {
+        Self { inner: Arc::new(Inner { name: name.to_owned(), origin: Origin::Plain(Arc::new(value)) }) }
+    }
+
     /// The setting's name (`PARLEY_X`), for messages.
     pub fn name(&self) -> &str {
         &self.inner.name

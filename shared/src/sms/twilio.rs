@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::platform::config::{self, ConfigError, Source};
 use crate::platform::outbound;
+use crate::platform::secrets::SecretSetting;
 
 const ATTEMPTS: u32 = 3;
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(2);
@@ -23,7 +24,9 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct TwilioConfig {
     pub account_sid: String,
-    pub auth_token: String,
+    /// `TWILIO_AUTH_TOKEN`, or its secret (`PARLEY_TWILIO_AUTH_TOKEN_SECRET_ARN`); `None`
+    /// leaves SMS off (every call is "unavailable").
+    pub auth_token: Option<SecretSetting<String>>,
     pub verify_service_sid: String,
     /// The sender: a phone number (`+1…`) or a Messaging Service SID (`MG…`).
     pub from: String,
@@ -38,8 +41,9 @@ impl std::fmt::Debug for TwilioConfig {
 }
 
 impl TwilioConfig {
-    /// Reads `TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN`, `TWILIO_VERIFY_SERVICE_SID`,
-    /// `TWILIO_FROM`, and optionally `TWILIO_API_BASE_URL` / `TWILIO_VERIFY_BASE_URL`.
+    /// Reads `TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN` (or `PARLEY_TWILIO_AUTH_TOKEN_SECRET_ARN`,
+    /// fetched on first use), `TWILIO_VERIFY_SERVICE_SID`, `TWILIO_FROM`, and optionally
+    /// `TWILIO_API_BASE_URL` / `TWILIO_VERIFY_BASE_URL`.
     pub fn from_env(src: &impl Source) -> Result<Self, ConfigError> {
         let base = |name: &str, default: &str| -> Result<String, ConfigError> {
             let v = config::optional(src, name).unwrap_or_else(|| default.to_owned());
@@ -50,13 +54,22 @@ impl TwilioConfig {
         };
         Ok(Self {
             account_sid: config::required(src, "TWILIO_ACCOUNT_SID")?,
-            auth_token: config::required(src, "TWILIO_AUTH_TOKEN")?,
+            auth_token: auth_token(src)?,
             verify_service_sid: config::required(src, "TWILIO_VERIFY_SERVICE_SID")?,
             from: config::required(src, "TWILIO_FROM")?,
             api_base: base("TWILIO_API_BASE_URL", "https://api.twilio.com")?,
             verify_base: base("TWILIO_VERIFY_BASE_URL", "https://verify.twilio.com")?,
         })
     }
+}
+
+/// Twilio's auth token: `TWILIO_AUTH_TOKEN`, or the secret `PARLEY_TWILIO_AUTH_TOKEN_SECRET_ARN`
+/// names (fetched by the first request that needs it); `None` when neither is set.
+pub fn auth_token(src: &impl Source) -> Result<Option<SecretSetting<String>>, ConfigError> {
+    SecretSetting::optional(src, "TWILIO_AUTH_TOKEN", "PARLEY_TWILIO_AUTH_TOKEN_SECRET_ARN", |v| {
+        let v = v.trim();
+        if v.is_empty() { Err("is empty".to_owned()) } else { Ok(v.to_owned()) }
+    })
 }
 
 /// Why a Twilio call failed.
@@ -138,13 +151,19 @@ impl Twilio {
 
     async fn post<T: serde::de::DeserializeOwned>(&self, url: &str, form: &[(&str, &str)]) -> Result<T, TwilioError> {
         let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let token = match &self.config.auth_token {
+            Some(token) => token.get().await.map_err(|e| {
+                TwilioError::Unavailable(e.source.map(|s| s.to_string()).unwrap_or_else(|| "no auth token".to_owned()))
+            })?,
+            None => return Err(TwilioError::Unavailable("no Twilio auth token is configured".to_owned())),
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
             let last = attempt >= ATTEMPTS;
             let sent = outbound::client()
                 .post(url)
-                .basic_auth(&self.config.account_sid, Some(&self.config.auth_token))
+                .basic_auth(&self.config.account_sid, Some(token.as_str()))
                 .header("content-type", "application/x-www-form-urlencoded")
                 .header("accept", "application/json")
                 .body(body.clone())

@@ -7,6 +7,7 @@ use super::signature;
 use crate::platform::config::{self, ConfigError, Source};
 use crate::platform::error::ApiError;
 use crate::platform::http::Request;
+use crate::platform::secrets::SecretSetting;
 
 /// Settings every SMS function shares.
 #[derive(Clone, Debug)]
@@ -44,13 +45,23 @@ impl SmsSettings {
 }
 
 /// A verified Twilio webhook: its form parameters, once the signature over the public URL
-/// (`public_url` + the request's path + its raw query) matched. 403 otherwise.
-pub fn verified_webhook(req: &Request, public_url: &str, auth_token: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+/// (`public_url` + the request's path + its raw query) matched. 403 otherwise; 503 when no
+/// auth token is configured or its secret cannot be fetched.
+pub async fn verified_webhook(
+    req: &Request,
+    public_url: &str,
+    auth_token: Option<&SecretSetting<String>>,
+) -> Result<Vec<(String, String)>, ApiError> {
     let signature = req
         .headers()
         .get("x-twilio-signature")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| ApiError::forbidden("missing X-Twilio-Signature"))?;
+    let auth_token = match auth_token {
+        Some(token) => token.get().await?,
+        None => return Err(ApiError::unavailable("Twilio webhooks").with_source("no Twilio auth token is configured")),
+    };
+    let auth_token = auth_token.as_bytes();
     let mut url = format!("{public_url}{}", req.uri().path());
     if let Some(q) = req.uri().query().filter(|q| !q.is_empty()) {
         url.push('?');
