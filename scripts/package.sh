@@ -29,11 +29,16 @@ else
   functions=()
   for d in functions/*/; do functions+=("$(basename "$d")"); done
 fi
-packages=()
-for f in "${functions[@]}"; do packages+=(-p "$f"); done
+# Features unify within one cargo command: the functions that link Stripe (shared's
+# `stripe` feature) are built in a command of their own, so no other binary carries it.
+plain=() stripe=()
+for f in "${functions[@]}"; do
+  if grep -q 'features = \["stripe"\]' "functions/$f/Cargo.toml"; then stripe+=(-p "$f"); else plain+=(-p "$f"); fi
+done
 
 say "cargo lambda build --release --arm64: ${#functions[@]} function(s)"
-cargo lambda build --release --arm64 "${packages[@]}"
+if [ ${#plain[@]} -gt 0 ]; then cargo lambda build --release --arm64 "${plain[@]}"; fi
+if [ ${#stripe[@]} -gt 0 ]; then cargo lambda build --release --arm64 "${stripe[@]}"; fi
 
 # SAM's logical ids are the template's; map each function crate to its resource.
 resources=$(python3 - "${functions[@]}" <<'PY'
