@@ -13,6 +13,8 @@ use std::path::Path;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 
+use crate::setting;
+
 /// The sample a function is driven with: which file, and the events it yields.
 pub struct Sample {
     pub file: String,
@@ -72,10 +74,6 @@ fn http_event(method: &str, path: &str, headers: Value, body: &str) -> Value {
     let mut e = crate::event(method, path, &format!("{method} {path}"), headers, None, None);
     e["body"] = json!(body);
     e
-}
-
-fn setting(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run with `make bench`"))
 }
 
 /// Every function under `functions/`, in name order (only those in
