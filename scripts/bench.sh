@@ -25,16 +25,10 @@ else
   for d in functions/*/; do functions+=("$(basename "$d")"); done
 fi
 
-# Features unify within one cargo command, so the functions that link Stripe (shared's
-# `stripe` feature) are built in a command of their own: every other binary stays free of
-# the Stripe crates, as `sam build` (one function at a time) ships it.
-plain=() stripe=()
-for f in "${functions[@]}"; do
-  if grep -q 'features = \["stripe"\]' "functions/$f/Cargo.toml"; then stripe+=(-p "$f"); else plain+=(-p "$f"); fi
-done
+split_by_stripe "${functions[@]}"
 say "building ${#functions[@]} functions for x86_64, release (full LTO; this takes a while)"
-cargo build --release "${plain[@]}" -p parley-bench
-if [ ${#stripe[@]} -gt 0 ]; then cargo build --release "${stripe[@]}"; fi
+cargo build --release "${PLAIN[@]}" -p parley-bench
+if [ ${#STRIPE[@]} -gt 0 ]; then cargo build --release "${STRIPE[@]}"; fi
 cargo build -q -p parley-local
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 
@@ -45,8 +39,8 @@ if [ "${PARLEY_BENCH_ARM64:-1}" != 0 ]; then
     rustup target add aarch64-unknown-linux-gnu
   fi
   say "building ${#functions[@]} functions for arm64 with cargo-lambda (what ships)"
-  PATH="$PKG_VENV/bin:$PATH" cargo lambda build --release --arm64 "${plain[@]}"
-  if [ ${#stripe[@]} -gt 0 ]; then PATH="$PKG_VENV/bin:$PATH" cargo lambda build --release --arm64 "${stripe[@]}"; fi
+  PATH="$PKG_VENV/bin:$PATH" cargo lambda build --release --arm64 "${PLAIN[@]}"
+  if [ ${#STRIPE[@]} -gt 0 ]; then PATH="$PKG_VENV/bin:$PATH" cargo lambda build --release --arm64 "${STRIPE[@]}"; fi
 fi
 
 SIZES="$LOCAL/bench-sizes.tsv"

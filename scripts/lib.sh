@@ -339,3 +339,14 @@ ephemeral_stack_down() {
   rm -rf "$STATE" "$PG_DIR"
   exit $rc
 }
+
+# Splits function names into -p arguments: PLAIN (no Stripe) and STRIPE (shared's `stripe`
+# feature). Features unify within one cargo command, so the two groups are built in
+# commands of their own, as `sam build` (one function at a time) ships them.
+split_by_stripe() {
+  PLAIN=() STRIPE=()
+  local f
+  for f in "$@"; do
+    if grep -q 'features = \["stripe"\]' "$ROOT/functions/$f/Cargo.toml"; then STRIPE+=(-p "$f"); else PLAIN+=(-p "$f"); fi
+  done
+}

@@ -29,16 +29,11 @@ else
   functions=()
   for d in functions/*/; do functions+=("$(basename "$d")"); done
 fi
-# Features unify within one cargo command: the functions that link Stripe (shared's
-# `stripe` feature) are built in a command of their own, so no other binary carries it.
-plain=() stripe=()
-for f in "${functions[@]}"; do
-  if grep -q 'features = \["stripe"\]' "functions/$f/Cargo.toml"; then stripe+=(-p "$f"); else plain+=(-p "$f"); fi
-done
+split_by_stripe "${functions[@]}"
 
 say "cargo lambda build --release --arm64: ${#functions[@]} function(s)"
-if [ ${#plain[@]} -gt 0 ]; then cargo lambda build --release --arm64 "${plain[@]}"; fi
-if [ ${#stripe[@]} -gt 0 ]; then cargo lambda build --release --arm64 "${stripe[@]}"; fi
+if [ ${#PLAIN[@]} -gt 0 ]; then cargo lambda build --release --arm64 "${PLAIN[@]}"; fi
+if [ ${#STRIPE[@]} -gt 0 ]; then cargo lambda build --release --arm64 "${STRIPE[@]}"; fi
 
 # SAM's logical ids are the template's; map each function crate to its resource.
 resources=$(python3 - "${functions[@]}" <<'PY'
