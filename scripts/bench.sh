@@ -5,8 +5,10 @@
 #   1. every function built for x86_64, release (the binaries the bench runs);
 #   2. every function built for arm64 by cargo-lambda with zig, as `make package` does, for
 #      the sizes that ship (PARLEY_BENCH_ARM64=0 skips it);
-#   3. the stack (PostgreSQL, moto, the Stripe and Twilio stubs), then tools/bench;
-#   4. docs/performance.md rewritten from the run.
+#   3. the stack (PostgreSQL, moto, the Stripe and Twilio stubs), then tools/bench, which
+#      also runs the release gateway (`parley-local serve`) for the end-to-end section;
+#   4. docs/performance.md rewritten from the run, and the cost model block of
+#      docs/scaling.md (PARLEY_BENCH_E2E=0 skips the end-to-end run and leaves it as it is).
 # PARLEY_BENCH_FUNCTIONS="health cart-get" measures only those (plus the three floor
 # functions and the two jobs the growth section runs) — a quicker, partial report that says
 # it is partial. PARLEY_BENCH_GROWTH=0 skips the growth section (it seeds a million messages).
@@ -28,8 +30,9 @@ fi
 split_by_stripe "${functions[@]}"
 say "building ${#functions[@]} functions for x86_64, release (full LTO; this takes a while)"
 cargo build --release "${PLAIN[@]}" -p parley-bench
-if [ ${#STRIPE[@]} -gt 0 ]; then cargo build --release "${STRIPE[@]}"; fi
-cargo build -q -p parley-local
+# parley-local links every handler, Stripe's included: it builds with the Stripe functions.
+# Its release build serves the end-to-end run and also prepares the stack.
+cargo build --release "${STRIPE[@]}" -p parley-local
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 
 if [ "${PARLEY_BENCH_ARM64:-1}" != 0 ]; then
@@ -59,10 +62,10 @@ with open(out, "w") as f:
         f.write(f"{n}\t{zipped(os.path.join(target, 'release', n))}\t{arm_size}\n")
 PY
 
-ephemeral_stack_up bench "$TARGET/debug/parley-local"
+ephemeral_stack_up bench "$TARGET/release/parley-local"
 HTTP_PORT=$(free_port)
 echo "export PARLEY_PUBLIC_URL=http://127.0.0.1:$HTTP_PORT" >>"$STATE/stack.env"
-twilio_stub_start "$TARGET/debug/parley-local" "$STATE" "$STATE/stack.env"
+twilio_stub_start "$TARGET/release/parley-local" "$STATE" "$STATE/stack.env"
 . "$STATE/stack.env"
 export PARLEY_BENCH_BIN_DIR="$TARGET/release" PARLEY_BENCH_SIZES="$SIZES" PARLEY_ROOT="$ROOT"
 export PARLEY_BENCH_COMMIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs/performance.md' || echo ' (with uncommitted changes)')"

@@ -5,10 +5,17 @@ DynamoDB applies a conditional write atomically per item; moto's threaded server
 idempotency records and circuit breaker rely on that atomicity, so the local emulator
 serializes requests behind one lock. Connections stay threaded (keep-alive is fine).
 
+It also counts the calls it serves by operation (the `X-Amz-Target` header, e.g.
+`DynamoDB_20120810.UpdateItem`, `TrentService.Decrypt`): `GET /_parley/calls` answers them
+as JSON. `make bench` reads the counts before and after each load run, so AWS calls per
+request in docs/scaling.md's cost model are measured, not assumed.
+
 Usage: python moto_serial.py --port PORT   (binds 127.0.0.1)
 """
 
 import argparse
+import collections
+import json
 import signal
 import sys
 import threading
@@ -26,9 +33,18 @@ def main() -> None:
 
     backend = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
+    calls: collections.Counter = collections.Counter()
 
     def serialized(environ, start_response):
+        if environ.get("PATH_INFO") == "/_parley/calls" and environ.get("REQUEST_METHOD") == "GET":
+            with lock:
+                body = json.dumps(dict(calls)).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
         with lock:
+            target = environ.get("HTTP_X_AMZ_TARGET")
+            if target:
+                calls[target] += 1
             # Materialise the response inside the lock: the backend works while iterating.
             return list(backend(environ, start_response))
 

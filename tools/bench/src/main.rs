@@ -16,6 +16,8 @@
 //! measures their zipped sizes); it prints `docs/performance.md` whole — no number in that
 //! file is typed by hand. Timings here are of this machine, not of Lambda.
 
+mod cost;
+mod e2e;
 mod every;
 mod growth;
 mod report;
@@ -366,6 +368,21 @@ async fn main() {
     }
     let growth = breakdown;
 
+    // End to end through the gateway, and the cost model of docs/scaling.md from it.
+    let e2e = if std::env::var("PARLEY_BENCH_E2E").as_deref() != Ok("0") {
+        let rows = e2e::run(&bin_dir).await;
+        let mut firsts: Vec<Duration> = every.iter().map(|(m, _)| m.first_response).collect();
+        firsts.sort();
+        let block = cost::markdown(&rows, percentile(&firsts, 0.5));
+        let path = root.join("docs/scaling.md");
+        let doc = std::fs::read_to_string(&path).expect("docs/scaling.md");
+        std::fs::write(&path, cost::replace_block(&doc, &block).expect("cost markers")).expect("write docs/scaling.md");
+        eprintln!("bench: wrote the cost model into docs/scaling.md");
+        rows
+    } else {
+        Vec::new()
+    };
+
     let sizes = read_sizes();
     report::print(&report::Run {
         invocations,
@@ -374,6 +391,7 @@ async fn main() {
         every: &every,
         sizes: &sizes,
         growth: &growth,
+        e2e: &e2e,
     });
 }
 

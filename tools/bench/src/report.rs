@@ -13,6 +13,7 @@ pub struct Run<'a> {
     /// (function, zipped x86_64 bytes, zipped arm64 bytes when built).
     pub sizes: &'a [(String, u64, Option<u64>)],
     pub growth: &'a [crate::growth::Line],
+    pub e2e: &'a [crate::e2e::Row],
 }
 
 const INIT_GOAL: Duration = Duration::from_millis(10);
@@ -76,6 +77,7 @@ pub fn print(run: &Run<'_>) {
     every_table(run);
     sizes_table(run);
     growth_table(run);
+    e2e_table(run);
     println!("{}", include_str!("report_notes.md"));
 }
 
@@ -245,4 +247,59 @@ fn growth_table(run: &Run<'_>) {
         println!("| {} | {} |", l.what, l.result);
     }
     println!();
+}
+
+fn e2e_table(run: &Run<'_>) {
+    println!("## End to end through the gateway\n");
+    if run.e2e.is_empty() {
+        println!("Not measured in this run (`PARLEY_BENCH_E2E=0`).\n");
+        return;
+    }
+    println!(
+        "The release `parley-local serve` (every HTTP handler in one process) over real HTTP, each flow at \
+         concurrency 1, 8 and 32 with the same number of requests; preparation (users, quotes, carts, wallets, \
+         paid sessions) is not timed. PostgreSQL's application-role backends inside a transaction are sampled every \
+         5 ms: the most at once, and the connection time per request that gives (their mean ÷ throughput, Little's \
+         law). At concurrency 1 that time is what a request needs; above it, the gateway, PostgreSQL, moto and the \
+         stubs share two cores, so a transaction also waits for CPU and holds its connection longer — Lambda gives \
+         each instance its own CPU, so the model in `docs/scaling.md` takes the concurrency-1 figures. DynamoDB and \
+         KMS here are moto, which serves one request at a time, so flows that call them stop scaling sooner than \
+         they would in AWS.\n"
+    );
+    println!(
+        "| flow | concurrency | requests | errors | throughput | p50 | p99 | most in a transaction | connection time per request | PostgreSQL CPU per request | AWS calls per request |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in run.e2e {
+        let calls: Vec<String> = r
+            .aws_calls
+            .iter()
+            .map(|(op, n)| format!("{} {n:.2}", op.split('.').next_back().unwrap_or(op)))
+            .collect();
+        println!(
+            "| {} | {} | {} | {} | {:.0}/s | {} | {} | {} | {:.2} ms | {:.2} ms | {} |",
+            r.flow,
+            r.concurrency,
+            r.requests,
+            if r.errors == 0 { "0".to_owned() } else { format!("**{}**", r.errors) },
+            r.throughput(),
+            ms(percentile(&r.latencies, 0.5)),
+            ms(percentile(&r.latencies, 0.99)),
+            r.peak_busy,
+            r.connection_ms(),
+            r.db_cpu_ms_per_request(),
+            if calls.is_empty() { "—".to_owned() } else { calls.join(", ") },
+        );
+    }
+    let over: Vec<String> = run
+        .e2e
+        .iter()
+        .filter(|r| r.peak_busy > r.concurrency as i64)
+        .map(|r| format!("{} at {}", r.flow, r.concurrency))
+        .collect();
+    println!(
+        "\nThe model's bound — a request holds at most one connection in a transaction, so no more than the \
+         concurrency are ever in one — {}.\n",
+        if over.is_empty() { "held in every run".to_owned() } else { format!("**did not hold**: {}", over.join(", ")) }
+    );
 }
