@@ -29,10 +29,15 @@ fi
 
 split_by_stripe "${functions[@]}"
 say "building ${#functions[@]} functions for x86_64, release (full LTO; this takes a while)"
+# The x86_64 builds keep their symbols, so the size of each can be split by crate below
+# (what `cargo bloat --crates` reports; it would rebuild every function on its own). The
+# zipped sizes are of stripped copies, and arm64 is built exactly as shipped.
+export CARGO_PROFILE_RELEASE_STRIP=false
 cargo build --release "${PLAIN[@]}" -p parley-bench
 # parley-local links every handler, Stripe's included: it builds with the Stripe functions.
 # Its release build serves the end-to-end run and also prepares the stack.
 cargo build --release "${STRIPE[@]}" -p parley-local
+unset CARGO_PROFILE_RELEASE_STRIP
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 
 if [ "${PARLEY_BENCH_ARM64:-1}" != 0 ]; then
@@ -48,18 +53,48 @@ fi
 
 SIZES="$LOCAL/bench-sizes.tsv"
 python3 - "$TARGET" "$SIZES" "${functions[@]}" <<'PY'
-import io, os, sys, zipfile
+import io, os, subprocess, sys, zipfile
 target, out, names = sys.argv[1], sys.argv[2], sys.argv[3:]
 def zipped(path):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
         z.write(path, "bootstrap")
     return len(buf.getvalue())
+def stripped(path):
+    copy = out + ".stripped"
+    subprocess.run(["strip", "-o", copy, path], check=True)
+    return copy
 with open(out, "w") as f:
     for n in names:
         arm = os.path.join(target, "lambda", n, "bootstrap")
         arm_size = str(zipped(arm)) if os.environ.get("PARLEY_BENCH_ARM64", "1") != "0" and os.path.exists(arm) else "-"
-        f.write(f"{n}\t{zipped(os.path.join(target, 'release', n))}\t{arm_size}\n")
+        f.write(f"{n}\t{zipped(stripped(os.path.join(target, 'release', n)))}\t{arm_size}\n")
+PY
+
+# Which crates each binary's code comes from: every function symbol's size (nm), demangled,
+# credited to the crate its path starts with (`<T as Trait>` to T's crate), as
+# `cargo bloat --crates` does. LTO inlines across crates, so a crate's share is of the
+# code that kept its name.
+BLOAT="$LOCAL/bench-bloat.tsv"
+python3 - "$TARGET" "$BLOAT" "${functions[@]}" <<'PY'
+import collections, re, subprocess, sys
+target, out, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+with open(out, "w") as f:
+    for n in names:
+        nm = subprocess.run(["nm", "-S", "-C", "--defined-only", f"{target}/release/{n}"],
+                            capture_output=True, text=True, check=True).stdout
+        crates, total = collections.Counter(), 0
+        for line in nm.splitlines():
+            parts = line.split(" ", 3)
+            if len(parts) < 4 or parts[2] not in "tT":
+                continue
+            size, name = int(parts[1], 16), parts[3]
+            m = re.match(r"<*&?(?:mut )?(?:dyn )?([A-Za-z_][A-Za-z0-9_]*)::", name)
+            crate = m.group(1) if m else ("[C/assembly]" if "::" not in name else "[other]")
+            crates[crate] += size
+            total += size
+        top = ",".join(f"{c}:{s}" for c, s in crates.most_common(4))
+        f.write(f"{n}\t{total}\t{top}\n")
 PY
 
 ephemeral_stack_up bench "$TARGET/release/parley-local"
@@ -67,7 +102,7 @@ HTTP_PORT=$(free_port)
 echo "export PARLEY_PUBLIC_URL=http://127.0.0.1:$HTTP_PORT" >>"$STATE/stack.env"
 twilio_stub_start "$TARGET/release/parley-local" "$STATE" "$STATE/stack.env"
 . "$STATE/stack.env"
-export PARLEY_BENCH_BIN_DIR="$TARGET/release" PARLEY_BENCH_SIZES="$SIZES" PARLEY_ROOT="$ROOT"
+export PARLEY_BENCH_BIN_DIR="$TARGET/release" PARLEY_BENCH_SIZES="$SIZES" PARLEY_BENCH_BLOAT="$BLOAT" PARLEY_ROOT="$ROOT"
 export PARLEY_BENCH_COMMIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs/performance.md' || echo ' (with uncommitted changes)')"
 # Thousands of sessions and messages come from 127.0.0.1 as one user: keep the limits
 # (still checked, so their DynamoDB calls are measured) from refusing them.

@@ -123,7 +123,6 @@ struct Measured {
     rss_early_kb: u64,
     rss_late_kb: u64,
     peak_kb: u64,
-    size_bytes: u64,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -191,7 +190,6 @@ async fn run_function(
     let peak_kb = proc_status_kb(pid, "VmHWM:");
     let _ = child.kill().await;
     warm.sort();
-    let size_bytes = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
     Measured {
         name: name.to_owned(),
         init,
@@ -201,7 +199,6 @@ async fn run_function(
         rss_early_kb,
         rss_late_kb,
         peak_kb,
-        size_bytes,
     }
 }
 
@@ -384,7 +381,9 @@ async fn main() {
     };
 
     let sizes = read_sizes();
+    let bloat = read_bloat();
     report::print(&report::Run {
+        bloat: &bloat,
         invocations,
         every_invocations: every_n,
         floor: &results,
@@ -408,6 +407,30 @@ fn read_sizes() -> Vec<(String, u64, Option<u64>)> {
             let x86 = f.next()?.parse().ok()?;
             let arm = f.next().and_then(|v| v.parse().ok());
             Some((name, x86, arm))
+        })
+        .collect()
+}
+
+/// Per function, the code size of its x86_64 binary and its largest crates by code size,
+/// from `PARLEY_BENCH_BLOAT` (written by `scripts/bench.sh` from `nm`).
+fn read_bloat() -> Vec<report::Bloat> {
+    let Ok(path) = std::env::var("PARLEY_BENCH_BLOAT") else { return Vec::new() };
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let function = f.next()?.to_owned();
+            let code_bytes = f.next()?.parse().ok()?;
+            let crates = f
+                .next()?
+                .split(',')
+                .filter_map(|c| {
+                    let (n, s) = c.rsplit_once(':')?;
+                    Some((n.to_owned(), s.parse().ok()?))
+                })
+                .collect();
+            Some(report::Bloat { function, code_bytes, crates })
         })
         .collect()
 }

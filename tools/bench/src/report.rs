@@ -5,6 +5,15 @@ use std::time::Duration;
 
 use crate::{Measured, ms, percentile};
 
+/// Where a function's x86_64 code comes from.
+pub struct Bloat {
+    pub function: String,
+    /// Bytes of code (function symbols) in the binary.
+    pub code_bytes: u64,
+    /// Its largest crates, with their bytes of code.
+    pub crates: Vec<(String, u64)>,
+}
+
 pub struct Run<'a> {
     pub invocations: usize,
     pub every_invocations: usize,
@@ -12,6 +21,7 @@ pub struct Run<'a> {
     pub every: &'a [(Measured, String)],
     /// (function, zipped x86_64 bytes, zipped arm64 bytes when built).
     pub sizes: &'a [(String, u64, Option<u64>)],
+    pub bloat: &'a [Bloat],
     pub growth: &'a [crate::growth::Line],
     pub e2e: &'a [crate::e2e::Row],
 }
@@ -53,7 +63,7 @@ pub fn print(run: &Run<'_>) {
     println!(
         "Written by `make bench` (`scripts/bench.sh`, `tools/bench`) — do not edit by hand; run it again.\n\n\
          - commit `{commit}`, {} UTC\n- machine: {}; PostgreSQL, moto and the Stripe and Twilio stubs on loopback\n\
-         - release binaries (full LTO, stripped), each started as Lambda starts it — environment, then the Runtime \
+         - release binaries (full LTO; symbols kept for the size breakdown), each started as Lambda starts it — environment, then the Runtime \
          API — against a local Runtime API\n- {} invocations per floor function, {} per function in the table of \
          every function\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M"),
@@ -187,14 +197,14 @@ fn floor_table(run: &Run<'_>) {
 fn every_table(run: &Run<'_>) {
     println!("## Every function: cold start and memory\n");
     println!(
-        "| function | driven with | init | first response | warm p50 | warm p99 | RSS after 100 | RSS after {} | peak RSS | binary (x86_64) |",
+        "| function | driven with | init | first response | warm p50 | warm p99 | RSS after 100 | RSS after {} | peak RSS |",
         run.every_invocations
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (m, file) in run.every {
         let mark = |ok: bool, s: String| if ok { s } else { format!("**{s}**") };
         println!(
-            "| {} | `{file}` | {} | {} | {} | {} | {:.1} MB | {} | {} | {:.1} MB |",
+            "| {} | `{file}` | {} | {} | {} | {} | {:.1} MB | {} | {} |",
             m.name,
             mark(m.init <= INIT_GOAL, ms(m.init)),
             mark(m.first_response <= FIRST_GOAL, ms(m.first_response)),
@@ -203,7 +213,6 @@ fn every_table(run: &Run<'_>) {
             mb(m.rss_early_kb),
             mark(flat(m), format!("{:.1} MB", mb(m.rss_late_kb))),
             mark(mb(m.peak_kb) <= RSS_GOAL_MB, format!("{:.1} MB", mb(m.peak_kb))),
-            m.size_bytes as f64 / 1_048_576.0,
         );
     }
     println!("\nBold: over its goal (init 10 ms, first response 25 ms, peak RSS 24 MB and flat).\n");
@@ -218,8 +227,24 @@ fn sizes_table(run: &Run<'_>) {
     println!(
         "Zipped `bootstrap` as Lambda receives it (deflate, level 9). arm64 is what ships (cargo-lambda with zig).\n"
     );
-    println!("| function | zipped x86_64 | zipped arm64 |\n|---|---|---|");
+    println!(
+        "The last column splits each x86_64 binary's code by the crate each function symbol's path names \
+         (what `cargo bloat --crates` reports; `core`, `alloc` and `std` hold the generic code instantiated for \
+         everyone, and `[C/assembly]` is mostly aws-lc's cryptography).\n"
+    );
+    println!("| function | zipped x86_64 | zipped arm64 | code | largest crates by code |\n|---|---|---|---|---|");
     for (name, x86, arm) in run.sizes {
+        let (code, crates) = match run.bloat.iter().find(|b| &b.function == name) {
+            Some(b) => (
+                format!("{:.1} MB", b.code_bytes as f64 / 1_048_576.0),
+                b.crates
+                    .iter()
+                    .map(|(c, s)| format!("{c} {:.0} %", *s as f64 * 100.0 / b.code_bytes.max(1) as f64))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            None => ("—".into(), "—".into()),
+        };
         let arm = match arm {
             Some(a) => {
                 let s = *a as f64 / 1_048_576.0;
@@ -227,7 +252,7 @@ fn sizes_table(run: &Run<'_>) {
             }
             None => "—".into(),
         };
-        println!("| {name} | {:.2} MB | {arm} |", *x86 as f64 / 1_048_576.0);
+        println!("| {name} | {:.2} MB | {arm} | {code} | {crates} |", *x86 as f64 / 1_048_576.0);
     }
     println!();
 }
