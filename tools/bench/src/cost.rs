@@ -11,8 +11,13 @@ use crate::e2e::Row;
 /// The product's traffic mix over the measured flows — an assumption, not a measurement:
 /// chat dominates a conversational shop; carts are filled from the quotes chat produces;
 /// every card checkout is followed by one `checkout.session.completed` delivery.
-pub const MIX: [(&str, f64); 5] =
-    [("chat message", 0.60), ("cart add", 0.20), ("wallet sign", 0.04), ("checkout (card)", 0.08), ("Stripe webhook", 0.08)];
+pub const MIX: [(&str, f64); 5] = [
+    ("chat message", 0.60),
+    ("cart add", 0.20),
+    ("wallet sign", 0.04),
+    ("checkout (card)", 0.08),
+    ("Stripe webhook", 0.08),
+];
 
 /// The rates the model is evaluated at.
 const RATES: [f64; 2] = [1_000.0, 10_000.0];
@@ -214,11 +219,7 @@ pub fn markdown(rows: &[Row], rust_first_response: Duration) -> String {
         let hours = 1e6 / rate / 3600.0;
         let acu = acus(rate, &flows);
         let db = hours * (acu * AURORA_ACU_HOUR + acu.max(PROXY_MIN_ACU) * PROXY_ACU_HOUR);
-        let _ = writeln!(
-            s,
-            "| Aurora + RDS Proxy at {} requests/s | ${db:.3} | ${db:.3} |",
-            thousands(rate)
-        );
+        let _ = writeln!(s, "| Aurora + RDS Proxy at {} requests/s | ${db:.3} | ${db:.3} |", thousands(rate));
         let _ = writeln!(
             s,
             "| **total at {} requests/s** | **${:.3}** | **${:.3}** |",

@@ -71,12 +71,12 @@ impl Row {
     }
 }
 
-struct Gateway {
-    url: String,
+pub struct Gateway {
+    pub url: String,
     _child: tokio::process::Child,
 }
 
-async fn start_gateway(bin_dir: &Path) -> Gateway {
+pub async fn start_gateway(bin_dir: &Path) -> Gateway {
     let dir = std::env::temp_dir().join(format!("parley-bench-gateway-{}", Uuid::now_v7()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let port_file = dir.join("port");
@@ -101,13 +101,13 @@ async fn start_gateway(bin_dir: &Path) -> Gateway {
     panic!("the gateway did not announce its port in 30 s");
 }
 
-struct Client {
-    http: reqwest::Client,
-    url: String,
+pub struct Client {
+    pub http: reqwest::Client,
+    pub url: String,
 }
 
 impl Client {
-    fn token(user: Uuid) -> String {
+    pub fn token(user: Uuid) -> String {
         shared::platform::identity::mint_user_token(
             setting("PARLEY_JWT_SECRET").as_bytes(),
             &setting("PARLEY_JWT_ISSUER"),
@@ -118,7 +118,7 @@ impl Client {
     }
 
     /// POST `body` to `path` as `user` (or with `headers` when no user); (status, body).
-    async fn post(&self, path: &str, user: Option<Uuid>, headers: &[(&str, String)], body: String) -> (u16, Value) {
+    pub async fn post(&self, path: &str, user: Option<Uuid>, headers: &[(&str, String)], body: String) -> (u16, Value) {
         let mut req = self.http.post(format!("{}{path}", self.url)).header("content-type", "application/json");
         if let Some(u) = user {
             req = req.bearer_auth(Self::token(u));
@@ -135,20 +135,20 @@ impl Client {
         }
     }
 
-    async fn must(&self, path: &str, user: Uuid, body: Value) -> Value {
+    pub async fn must(&self, path: &str, user: Uuid, body: Value) -> Value {
         let (status, reply) = self.post(path, Some(user), &[], body.to_string()).await;
         assert!((200..300).contains(&status), "preparing the run: POST {path} answered {status}: {reply}");
         reply
     }
 
-    async fn quote(&self, user: Uuid) -> String {
+    pub async fn quote(&self, user: Uuid) -> String {
         let departure = (chrono::Utc::now() + chrono::Duration::days(30)).date_naive().to_string();
         let body = json!({"product_id": "PROD_DELAY_60",
             "flight": {"number": "BA117", "origin": "LHR", "destination": "JFK", "departure_date": departure}});
         self.must("/v1/quotes", user, body).await["quote_id"].as_str().expect("quote_id").to_owned()
     }
 
-    async fn user_with_cart(&self) -> Uuid {
+    pub async fn user_with_cart(&self) -> Uuid {
         let user = Uuid::now_v7();
         let quote = self.quote(user).await;
         self.must("/v1/cart/items", user, json!({"quote_id": quote})).await;
@@ -157,12 +157,7 @@ impl Client {
 }
 
 /// Runs `jobs` at `concurrency`, each timed on its own; a job answers whether it succeeded.
-async fn drive<J, F, Fut>(
-    flow: &'static str,
-    concurrency: usize,
-    jobs: Vec<J>,
-    run: F,
-) -> Row
+async fn drive<J, F, Fut>(flow: &'static str, concurrency: usize, jobs: Vec<J>, run: F) -> Row
 where
     F: Fn(J) -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -194,8 +189,7 @@ where
     let errors = outcomes.iter().filter(|(_, ok)| !ok).count();
     let mut latencies: Vec<Duration> = outcomes.into_iter().map(|(d, _)| d).collect();
     latencies.sort();
-    let row =
-        Row { flow, concurrency, requests, errors, elapsed, latencies, peak_busy, mean_busy, aws_calls, db_cpu };
+    let row = Row { flow, concurrency, requests, errors, elapsed, latencies, peak_busy, mean_busy, aws_calls, db_cpu };
     eprintln!(
         "bench: e2e {flow} at {concurrency}: {:.0} req/s, p50 {:.2} ms, {errors} errors, {:.2} connection-ms/request",
         row.throughput(),
@@ -300,8 +294,8 @@ fn ok(status: u16) -> bool {
 
 fn stripe_signature(body: &str) -> String {
     let t = chrono::Utc::now().timestamp();
-    let mut mac =
-        hmac::Hmac::<sha2::Sha256>::new_from_slice(setting("STRIPE_WEBHOOK_SECRET").as_bytes()).expect("any key length");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(setting("STRIPE_WEBHOOK_SECRET").as_bytes())
+        .expect("any key length");
     mac.update(format!("{t}.{body}").as_bytes());
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -391,7 +385,8 @@ pub async fn run(bin_dir: &Path) -> Vec<Row> {
             drive("checkout (card)", n, jobs, |user| {
                 let (c, placed) = (c2.clone(), p2.clone());
                 async move {
-                    let (status, body) = c.post("/v1/checkout", Some(user), &[], json!({"method": "card"}).to_string()).await;
+                    let (status, body) =
+                        c.post("/v1/checkout", Some(user), &[], json!({"method": "card"}).to_string()).await;
                     if let Some(order) = body["order_id"].as_str() {
                         placed.lock().expect("lock").push(order.to_owned());
                     }

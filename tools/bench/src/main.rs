@@ -19,7 +19,9 @@
 mod cost;
 mod e2e;
 mod every;
+mod floors;
 mod growth;
+mod replay;
 mod report;
 
 use std::collections::HashMap;
@@ -123,6 +125,8 @@ struct Measured {
     rss_early_kb: u64,
     rss_late_kb: u64,
     peak_kb: u64,
+    /// What the floor leaves out, or why there is none.
+    note: String,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -151,6 +155,17 @@ async fn run_function(
     invocations: usize,
     make_event: &(dyn Fn(usize) -> Value + Sync),
 ) -> Measured {
+    run_function_with(name, bin_dir, invocations, &[], make_event).await
+}
+
+/// [`run_function`] with environment variables set for the function.
+async fn run_function_with(
+    name: &str,
+    bin_dir: &std::path::Path,
+    invocations: usize,
+    env: &[(&str, String)],
+    make_event: &(dyn Fn(usize) -> Value + Sync),
+) -> Measured {
     let (tx, rx) = mpsc::channel(1);
     let api = Arc::new(RuntimeApi { events: Mutex::new(rx), pending: Mutex::default(), first_next: Mutex::default() });
     let addr = serve_runtime(api.clone()).await;
@@ -162,6 +177,7 @@ async fn run_function(
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("PARLEY_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -199,6 +215,7 @@ async fn run_function(
         rss_early_kb,
         rss_late_kb,
         peak_kb,
+        note: String::new(),
     }
 }
 
@@ -347,6 +364,12 @@ async fn main() {
     })
     .await;
     results.push(m);
+
+    // Every other database endpoint: its SQL recorded from the function and replayed.
+    if std::env::var("PARLEY_BENCH_FLOORS").as_deref() != Ok("0") {
+        let root = PathBuf::from(std::env::var("PARLEY_ROOT").unwrap_or_else(|_| ".".into()));
+        results.extend(floors::run(&bin_dir, &root, invocations).await);
+    }
 
     // Every function, with its own sample event.
     let every_n: usize =
