@@ -113,7 +113,15 @@ async fn cases(c: &Client, root: &Path, invocations: usize) -> Vec<Case> {
     let quote_body = json!({"product_id": "PROD_DELAY_60",
         "flight": {"number": "BA117", "origin": "LHR", "destination": "JFK", "departure_date": departure}});
     let verification = format!("/v1/chat/conversations/{conversation}/verification");
+    // A 60-message conversation: its history is read a page (50) at a time.
+    let long = crate::seed_conversation(user).await.to_string();
+    let history = format!("/v1/chat/conversations/{long}/messages");
     vec![
+        Case::new(
+            "chat-history",
+            api("GET", &history, "/v1/chat/conversations/{id}/messages", user, None, Some(&long)),
+            "",
+        ),
         Case::new("cart-get", api("GET", "/v1/cart", "/v1/cart", user, None, None), ""),
         Case::new(
             "cart-add",

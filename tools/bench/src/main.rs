@@ -329,43 +329,8 @@ async fn main() {
     ];
     results.push(m);
 
-    // chat-history: a 50-message page of a conversation, as the signed-in owner.
-    let conversation = seed_conversation(user).await;
-    let e = auth.clone();
-    let path = format!("/v1/chat/conversations/{conversation}/messages");
-    let mut m = run_function("chat-history", &bin_dir, invocations, &move |_| {
-        event(
-            "GET",
-            &path,
-            "GET /v1/chat/conversations/{id}/messages",
-            e.clone(),
-            None,
-            Some(json!({"id": conversation.to_string()})),
-        )
-    })
-    .await;
-    m.direct = replay(invocations, move |c, _| async move {
-        let begin = format!("BEGIN; SELECT set_config('statement_timeout', '5000', true), set_config('app.user_id', '{user}', true), set_config('app.anonymous_session_id', '', true)");
-        use tokio_postgres::types::{ToSql, Type};
-        let by_id: [(&(dyn ToSql + Sync), Type); 1] = [(&conversation, Type::UUID)];
-        let page: [(&(dyn ToSql + Sync), Type); 3] = [(&conversation, Type::UUID), (&-1i32, Type::INT4), (&51i32, Type::INT4)];
-        let (a, b, d) = tokio::join!(
-            c.batch_execute(&begin),
-            c.query_typed("SELECT message_count FROM conversations WHERE id = $1", &by_id),
-            c.query_typed(
-                "SELECT id, conversation_id, role, content, chain_index, prev_hash, message_hash, created_at, ui_elements \
-                 FROM conversation_messages WHERE conversation_id = $1 AND chain_index > $2 AND chain_index <= $3 \
-                 ORDER BY chain_index",
-                &page
-            ),
-        );
-        a.and(b.map(|_| ())).and(d.map(|_| ())).expect("replayed reads");
-        c.batch_execute("COMMIT").await.expect("commit");
-    })
-    .await;
-    results.push(m);
-
-    // Every other database endpoint: its SQL recorded from the function and replayed.
+    // Every other database endpoint: its SQL recorded from the function and replayed
+    // (chat-history among them).
     if std::env::var("PARLEY_BENCH_FLOORS").as_deref() != Ok("0") {
         let root = PathBuf::from(std::env::var("PARLEY_ROOT").unwrap_or_else(|_| ".".into()));
         results.extend(floors::run(&bin_dir, &root, invocations).await);
@@ -459,7 +424,7 @@ fn read_bloat() -> Vec<report::Bloat> {
 }
 
 /// A conversation with 60 messages for `user`, written through the real append path.
-async fn seed_conversation(user: Uuid) -> Uuid {
+pub(crate) async fn seed_conversation(user: Uuid) -> Uuid {
     let db = shared::platform::db::Database::connect_lazily(&setting("DATABASE_URL"), 1).expect("pool");
     let caller = shared::platform::identity::Caller::user(user);
     let sender = shared::chat::chain::Sender::User(user);

@@ -191,9 +191,9 @@ fn floor_table(run: &Run<'_>) {
     println!("## Warm latency against the floor\n");
     println!(
         "The floor is the handler's SQL replayed directly on one connection, with the same transaction shape \
-         (`BEGIN` + context, the statements, `COMMIT`, pipelined the same way). `session-anonymous` and \
-         `chat-history` have floors written by hand with tokio-postgres (session-anonymous's includes its \
-         DynamoDB call); every other endpoint's is recorded from one warm invocation of the function itself and \
+         (`BEGIN` + context, the statements, `COMMIT`, pipelined the same way). `session-anonymous`'s is written \
+         by hand with tokio-postgres and includes its DynamoDB call (see the notes below); every other \
+         endpoint's is recorded from one warm invocation of the function itself and \
          replayed byte for byte on its own connection (`tools/bench/src/replay.rs`), with each `COMMIT` of the run \
          turned into `ROLLBACK` so that every invocation and replay does the same work. Work outside PostgreSQL \
          is not in a recorded floor: the last column names it, and such a ratio is not judged.\n"
