@@ -245,6 +245,7 @@ fn ms(d: Duration) -> String {
 
 #[tokio::main]
 async fn main() {
+    let started = std::time::Instant::now();
     let invocations: usize =
         std::env::var("PARLEY_BENCH_INVOCATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
     let bin_dir = PathBuf::from(std::env::var("PARLEY_BENCH_BIN_DIR").unwrap_or_else(|_| "target/release".into()));
@@ -371,6 +372,7 @@ async fn main() {
     let sizes = read_sizes();
     let bloat = read_bloat();
     report::print(&report::Run {
+        measured_in: started.elapsed(),
         bloat: &bloat,
         invocations,
         every_invocations: every_n,

@@ -15,6 +15,8 @@ pub struct Bloat {
 }
 
 pub struct Run<'a> {
+    /// How long the measurements took (the builds are timed by `scripts/bench.sh`).
+    pub measured_in: Duration,
     pub invocations: usize,
     pub every_invocations: usize,
     pub floor: &'a [Measured],
@@ -70,6 +72,13 @@ pub fn print(run: &Run<'_>) {
         machine(),
         run.invocations,
         run.every_invocations,
+    );
+    let setup: Option<u64> = std::env::var("PARLEY_BENCH_SETUP_SECONDS").ok().and_then(|v| v.parse().ok());
+    println!(
+        "This run took {} to build and start the stack, then {:.0} min to measure (goal: a full run within 40 \
+         minutes).\n",
+        setup.map(|s| format!("{:.0} min", s as f64 / 60.0)).unwrap_or_else(|| "an unknown time".into()),
+        run.measured_in.as_secs_f64() / 60.0
     );
     if let Ok(only) = std::env::var("PARLEY_BENCH_FUNCTIONS") {
         println!(
