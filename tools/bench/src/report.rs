@@ -338,14 +338,21 @@ fn e2e_table(run: &Run<'_>) {
          they would in AWS.\n"
     );
     println!(
-        "| flow | concurrency | requests | errors | throughput | p50 | p99 | most in a transaction | connection time per request | PostgreSQL CPU per request | AWS calls per request |"
+        "| flow | concurrency | requests | errors | throughput | p50 | p99 | in a transaction: most | mean | mean the model predicts | connection time per request | PostgreSQL CPU per request | AWS calls per request |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in run.e2e {
+        // The model: throughput × the connection time measured at concurrency 1.
+        let predicted = run
+            .e2e
+            .iter()
+            .find(|o| o.flow == r.flow && o.concurrency == 1)
+            .map(|one| r.throughput() * one.connection_ms() / 1000.0)
+            .unwrap_or(f64::NAN);
         let calls: Vec<String> =
             r.aws_calls.iter().map(|(op, n)| format!("{} {n:.2}", op.split('.').next_back().unwrap_or(op))).collect();
         println!(
-            "| {} | {} | {} | {} | {:.0}/s | {} | {} | {} | {:.2} ms | {:.2} ms | {} |",
+            "| {} | {} | {} | {} | {:.0}/s | {} | {} | {} | {:.2} | {predicted:.2} | {:.2} ms | {:.2} ms | {} |",
             r.flow,
             r.concurrency,
             r.requests,
@@ -354,6 +361,7 @@ fn e2e_table(run: &Run<'_>) {
             ms(percentile(&r.latencies, 0.5)),
             ms(percentile(&r.latencies, 0.99)),
             r.peak_busy,
+            r.mean_busy,
             r.connection_ms(),
             r.db_cpu_ms_per_request(),
             if calls.is_empty() { "—".to_owned() } else { calls.join(", ") },
@@ -367,7 +375,9 @@ fn e2e_table(run: &Run<'_>) {
         .collect();
     println!(
         "\nThe model's bound — a request holds at most one connection in a transaction, so no more than the \
-         concurrency are ever in one — {}.\n",
+         concurrency are ever in one — {}. The model's estimate — throughput × the connection time measured at \
+         concurrency 1 — is beside the mean measured: where the two cores are saturated the measured mean is \
+         higher, because a transaction also waits for CPU while it holds its connection.\n",
         if over.is_empty() { "held in every run".to_owned() } else { format!("**did not hold**: {}", over.join(", ")) }
     );
 }
