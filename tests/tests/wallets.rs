@@ -369,3 +369,67 @@ async fn wallet_creation_honours_idempotency_key() {
     let fresh = post_as("/v1/wallets", &as_user(user)).await;
     assert_eq!((fresh.status, &fresh.body["id"]), (200, &first.body["id"]));
 }
+
+#[tokio::test]
+async fn signing_holds_no_database_transaction_while_kms_answers() {
+    // GIVEN a user with a wallet, and a KMS that accepts the connection and answers nothing
+    // for a second (its requests then time out: 503)
+    let user = Uuid::now_v7();
+    create_wallet(&as_user(user)).await.assert_status(201);
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = hung.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = hung.accept().await {
+            held.push(conn);
+        }
+    });
+    let sdk = shared::platform::aws::load().await;
+    let slow_kms = aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::config::Builder::from(&sdk)
+            .endpoint_url(format!("http://127.0.0.1:{port}"))
+            .timeout_config(
+                aws_sdk_kms::config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(std::time::Duration::from_secs(1))
+                    .build(),
+            )
+            .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    // (its own application_name, so only this state's connections are counted)
+    let name = format!("sign-kms-{}", Uuid::now_v7().simple());
+    let url = format!("{}?application_name={name}", setting("PARLEY_DATABASE_URL"));
+    let state = wallet_sign::State::from_source(&env_with(&[("PARLEY_DATABASE_URL", &url)]))
+        .await
+        .unwrap()
+        .with_custody(shared::wallets::custody::KeyCustody::new(slow_kms, setting("PARLEY_KMS_KEY_ID")));
+    // WHEN a signature is requested, and half-way through the KMS wait the database is asked
+    // what this state's connections are doing
+    let request =
+        bearer_request("POST", "/v1/wallets/me/signatures", &user_token(user), Some(&json!({"message": "I agree"})));
+    let signing = tokio::spawn(async move { wallet_sign::handle(&state, request).await });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let db = connect(&setting("PARLEY_MIGRATE_DATABASE_URL")).await;
+    let states: Vec<String> = db
+        .query("SELECT state FROM pg_stat_activity WHERE application_name = $1", &[&name])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, Option<String>>(0).unwrap_or_default())
+        .collect();
+    // THEN the wallet was read (a connection exists) and nothing is held in a transaction
+    assert!(!states.is_empty(), "the handler has not reached the database yet");
+    assert!(states.iter().all(|s| s == "idle"), "a transaction waits on KMS: {states:?}");
+    // AND the request ends in a 503, with no signing recorded
+    let resp = signing.await.unwrap();
+    assert_eq!(resp.status(), 503);
+    let signed: i64 = db
+        .query_one(
+            "SELECT count(*) FROM audit_log WHERE actor_user_id = $1 AND action = 'wallet.message_signed'",
+            &[&user],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(signed, 0);
+}

@@ -44,6 +44,12 @@ impl State {
             limits: CallerLimits { anonymous: limit, user: limit },
         })
     }
+
+    /// The same state with another key custody (tests point it at a KMS that hangs).
+    pub fn with_custody(mut self, custody: KeyCustody) -> Self {
+        self.custody = custody;
+        self
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,8 +73,7 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
         )]));
     }
     state.limiter.enforce(FUNCTION, &caller, &state.limits).await?;
-    let tx = state.api.db.begin(&caller).await?;
-    let signed = wallets::sign(&tx, &state.custody, user_id, &body.message, &http::request_id(req)).await?;
-    tx.commit().await?;
+    let signed =
+        wallets::sign(&state.api.db, &caller, &state.custody, user_id, &body.message, &http::request_id(req)).await?;
     http::json(StatusCode::OK, &signed)
 }

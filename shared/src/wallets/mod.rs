@@ -7,7 +7,9 @@
 //! - the private key is encrypted by KMS before the row is written; if KMS fails nothing is
 //!   written and the caller gets 503;
 //! - signing decrypts the key for that one call, checks it still derives the stored address,
-//!   signs, and drops (zeroizes) it;
+//!   signs, and drops (zeroizes) it. The KMS call happens between two short transactions,
+//!   never inside one, so no database connection waits on KMS; the audit entry is committed
+//!   before the signature is returned, so no signature leaves without its record;
 //! - responses and audit entries never carry key material or message text.
 
 pub mod custody;
@@ -21,8 +23,9 @@ use uuid::Uuid;
 
 use self::ledger::{Outcome, Reason};
 use crate::platform::audit::{self, Entry};
-use crate::platform::db::{Tx, Type};
+use crate::platform::db::{Database, Tx, Type};
 use crate::platform::error::ApiError;
+use crate::platform::identity::Caller;
 use crate::wallets::custody::{KEY_FORMAT, KeyCustody};
 use crate::wallets::keys::WalletKey;
 
@@ -122,15 +125,22 @@ pub async fn create(
     Ok((wallet, true))
 }
 
-/// EIP-191 signs `message` with the user's wallet key. 404 without a wallet; 503 when KMS
+/// EIP-191 signs `message` with `caller`'s wallet key. 404 without a wallet; 503 when KMS
 /// cannot be reached; 500 when KMS refuses to decrypt (the ciphertext is not this wallet's).
+///
+/// Two transactions: one reads the wrapped key, the other records the signing. KMS is
+/// called between them, so a KMS round trip (milliseconds, or seconds when it is slow) never
+/// holds a database connection — behind RDS Proxy a connection in a transaction cannot serve
+/// anyone else.
 pub async fn sign(
-    tx: &Tx,
+    db: &Database,
+    caller: &Caller,
     custody: &KeyCustody,
     user_id: Uuid,
     message: &str,
     request_id: &str,
 ) -> Result<Signed, ApiError> {
+    let tx = db.begin(caller).await?;
     let row = tx
         .query_opt(
             "SELECT id, address, encrypted_private_key FROM user_wallets WHERE user_id = $1",
@@ -138,6 +148,7 @@ pub async fn sign(
         )
         .await?
         .ok_or_else(|| ApiError::not_found("this user has no wallet; create one with POST /v1/wallets"))?;
+    tx.commit().await?;
     let (wallet_id, address, ciphertext): (Uuid, String, Vec<u8>) = (row.get(0), row.get(1), row.get(2));
     let secret = custody.unwrap(&ciphertext, wallet_id, user_id).await.map_err(|e| {
         if e.unreachable {
@@ -158,8 +169,9 @@ pub async fn sign(
     }
     let signature = format!("0x{}", hex::encode(key.sign_personal(message.as_bytes())));
     drop(key);
+    let tx = db.begin(caller).await?;
     audit::record(
-        tx,
+        &tx,
         &Entry {
             actor_user_id: Some(user_id),
             action: "wallet.message_signed",
@@ -173,5 +185,6 @@ pub async fn sign(
         },
     )
     .await?;
+    tx.commit().await?;
     Ok(Signed { address, signature })
 }
