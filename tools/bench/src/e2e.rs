@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -107,6 +106,18 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client of the gateway at `url`, with room for the highest concurrency's connections.
+    pub fn new(url: &str) -> Client {
+        Client {
+            http: reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client"),
+            url: url.to_owned(),
+        }
+    }
+
+    /// The headers of a JSON request by `user`, as an API Gateway event carries them.
+    pub fn headers(user: Uuid) -> Value {
+        json!({"authorization": format!("Bearer {}", Self::token(user)), "content-type": "application/json"})
+    }
     pub fn token(user: Uuid) -> String {
         shared::platform::identity::mint_user_token(
             setting("PARLEY_JWT_SECRET").as_bytes(),
@@ -292,20 +303,8 @@ fn ok(status: u16) -> bool {
     (200..300).contains(&status)
 }
 
-fn stripe_signature(body: &str) -> String {
-    let t = chrono::Utc::now().timestamp();
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(setting("STRIPE_WEBHOOK_SECRET").as_bytes())
-        .expect("any key length");
-    mac.update(format!("{t}.{body}").as_bytes());
-    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-pub async fn run(bin_dir: &Path) -> Vec<Row> {
-    let gateway = start_gateway(bin_dir).await;
-    let c = Arc::new(Client {
-        http: reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client"),
-        url: gateway.url.clone(),
-    });
+/// Every flow at every concurrency, through the gateway `c` talks to.
+pub async fn run(c: &Arc<Client>) -> Vec<Row> {
     let mut rows = Vec::new();
 
     // Chat message: each in-flight request appends to a conversation of its own (a new one
@@ -409,7 +408,7 @@ pub async fn run(bin_dir: &Path) -> Vec<Row> {
             drive("Stripe webhook", n, jobs, |body| {
                 let c = c.clone();
                 async move {
-                    let signature = stripe_signature(&body);
+                    let signature = crate::every::stripe_signature(&body, &setting("STRIPE_WEBHOOK_SECRET"));
                     ok(c.post("/webhooks/stripe", None, &[("stripe-signature", signature)], body).await.0)
                 }
             })

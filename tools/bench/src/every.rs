@@ -40,10 +40,7 @@ impl Sample {
                 let mut body = body.clone();
                 body["id"] = json!(format!("evt_bench_{}_{i}", uuid::Uuid::now_v7().simple()));
                 let text = body.to_string();
-                let t = chrono::Utc::now().timestamp();
-                let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-                mac.update(format!("{t}.{text}").as_bytes());
-                let signature = format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()));
+                let signature = stripe_signature(&text, secret);
                 http_event(
                     "POST",
                     "/webhooks/stripe",
@@ -68,6 +65,15 @@ impl Sample {
             }
         }
     }
+}
+
+/// Stripe's `Stripe-Signature` header for `body`, signed now with `secret`:
+/// `t={t},v1=hex(HMAC-SHA256(secret, "{t}.{body}"))`.
+pub fn stripe_signature(body: &str, secret: &str) -> String {
+    let t = chrono::Utc::now().timestamp();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(format!("{t}.{body}").as_bytes());
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 fn http_event(method: &str, path: &str, headers: Value, body: &str) -> Value {

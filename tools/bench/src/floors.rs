@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::e2e::{Client, start_gateway};
+use crate::e2e::Client;
 use crate::replay::Recorder;
 use crate::{Measured, run_function_with, setting};
 
@@ -35,12 +35,8 @@ impl Case {
     }
 }
 
-fn as_user(user: Uuid) -> Value {
-    json!({"authorization": format!("Bearer {}", Client::token(user)), "content-type": "application/json"})
-}
-
 fn api(method: &str, path: &str, route: &str, user: Uuid, body: Option<Value>, id: Option<&str>) -> Value {
-    crate::event(method, path, &format!("{method} {route}"), as_user(user), body, id.map(|i| json!({"id": i})))
+    crate::event(method, path, &format!("{method} {route}"), Client::headers(user), body, id.map(|i| json!({"id": i})))
 }
 
 /// A distinct mobile number per invocation: a Verify check approves a code once.
@@ -102,7 +98,7 @@ async fn cases(c: &Client, root: &Path, invocations: usize) -> Vec<Case> {
         .expect("anonymous token")
         .to_owned();
     let newcomer = Uuid::now_v7();
-    let mut claim_headers = as_user(newcomer);
+    let mut claim_headers = Client::headers(newcomer);
     claim_headers["x-anonymous-session"] = json!(anonymous);
     let health: Value = serde_json::from_str(
         &std::fs::read_to_string(root.join("events/health/deep.200.json")).expect("events/health/deep.200.json"),
@@ -209,11 +205,9 @@ async fn cases(c: &Client, root: &Path, invocations: usize) -> Vec<Case> {
 }
 
 /// The floor table's rows for every case whose function this run measures.
-pub async fn run(bin_dir: &Path, root: &Path, invocations: usize) -> Vec<Measured> {
+pub async fn run(bin_dir: &Path, root: &Path, invocations: usize, client: &Client) -> Vec<Measured> {
     let only: Option<Vec<String>> =
         std::env::var("PARLEY_BENCH_FUNCTIONS").ok().map(|v| v.split_whitespace().map(str::to_owned).collect());
-    let gateway = start_gateway(bin_dir).await;
-    let client = Client { http: reqwest::Client::new(), url: gateway.url.clone() };
     let upstream = {
         let url: tokio_postgres::Config = setting("DATABASE_URL").parse().expect("DATABASE_URL");
         let host = match &url.get_hosts()[0] {
@@ -224,7 +218,7 @@ pub async fn run(bin_dir: &Path, root: &Path, invocations: usize) -> Vec<Measure
         format!("{host}:{}", url.get_ports()[0]).parse().expect("host:port")
     };
     let mut out = Vec::new();
-    for case in cases(&client, root, invocations).await {
+    for case in cases(client, root, invocations).await {
         if only.as_ref().is_some_and(|o| !o.iter().any(|f| f == case.function)) {
             continue;
         }

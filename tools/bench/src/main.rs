@@ -249,15 +249,14 @@ async fn main() {
     let invocations: usize =
         std::env::var("PARLEY_BENCH_INVOCATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
     let bin_dir = PathBuf::from(std::env::var("PARLEY_BENCH_BIN_DIR").unwrap_or_else(|_| "target/release".into()));
+    let root = PathBuf::from(std::env::var("PARLEY_ROOT").unwrap_or_else(|_| ".".into()));
+    let floors_on = std::env::var("PARLEY_BENCH_FLOORS").as_deref() != Ok("0");
+    let e2e_on = std::env::var("PARLEY_BENCH_E2E").as_deref() != Ok("0");
+    // One release gateway serves both the floors' preparation and the end-to-end runs.
+    let gateway = if floors_on || e2e_on { Some(e2e::start_gateway(&bin_dir).await) } else { None };
+    let client = gateway.as_ref().map(|g| Arc::new(e2e::Client::new(&g.url)));
     let user = Uuid::now_v7();
-    let token = shared::platform::identity::mint_user_token(
-        setting("PARLEY_JWT_SECRET").as_bytes(),
-        &setting("PARLEY_JWT_ISSUER"),
-        &setting("PARLEY_JWT_AUDIENCE"),
-        user,
-        Duration::from_secs(3600),
-    );
-    let auth = json!({"authorization": format!("Bearer {token}"), "content-type": "application/json"});
+    let auth = e2e::Client::headers(user);
 
     let mut results = Vec::new();
 
@@ -332,15 +331,13 @@ async fn main() {
 
     // Every other database endpoint: its SQL recorded from the function and replayed
     // (chat-history among them).
-    if std::env::var("PARLEY_BENCH_FLOORS").as_deref() != Ok("0") {
-        let root = PathBuf::from(std::env::var("PARLEY_ROOT").unwrap_or_else(|_| ".".into()));
-        results.extend(floors::run(&bin_dir, &root, invocations).await);
+    if let Some(client) = client.as_ref().filter(|_| floors_on) {
+        results.extend(floors::run(&bin_dir, &root, invocations, client).await);
     }
 
     // Every function, with its own sample event.
     let every_n: usize =
         std::env::var("PARLEY_BENCH_EVERY_INVOCATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
-    let root = PathBuf::from(std::env::var("PARLEY_ROOT").unwrap_or_else(|_| ".".into()));
     let mut every = Vec::new();
     for name in every::functions(&root) {
         let sample = every::sample(&root, &name);
@@ -355,8 +352,8 @@ async fn main() {
     let growth = breakdown;
 
     // End to end through the gateway, and the cost model of docs/scaling.md from it.
-    let e2e = if std::env::var("PARLEY_BENCH_E2E").as_deref() != Ok("0") {
-        let rows = e2e::run(&bin_dir).await;
+    let e2e = if let Some(client) = client.as_ref().filter(|_| e2e_on) {
+        let rows = e2e::run(client).await;
         let mut firsts: Vec<Duration> = every.iter().map(|(m, _)| m.first_response).collect();
         firsts.sort();
         let block = cost::markdown(&rows, percentile(&firsts, 0.5));

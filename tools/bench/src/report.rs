@@ -133,13 +133,9 @@ fn budget(run: &Run<'_>) {
     }
     let over_floor: Vec<String> = comparable
         .iter()
-        .filter(|m| {
+        .filter_map(|m| {
             let (r50, r99) = ratios(m);
-            r50 > 1.5 || r99 > 3.0
-        })
-        .map(|m| {
-            let (r50, r99) = ratios(m);
-            format!("{} ({r50:.2}×, {r99:.2}×)", m.name)
+            (r50 > 1.5 || r99 > 3.0).then(|| format!("{} ({r50:.2}×, {r99:.2}×)", m.name))
         })
         .collect();
     if !comparable.is_empty() {
