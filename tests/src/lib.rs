@@ -104,6 +104,19 @@ pub async fn post_json(path: &str, headers: &[(&str, &str)], body: &Value) -> Re
     send(req).await
 }
 
+/// How many signatures the audit log records for `user` (read as the schema owner).
+pub async fn signings_recorded(user: Uuid) -> i64 {
+    connect(&setting("PARLEY_MIGRATE_DATABASE_URL"))
+        .await
+        .query_one(
+            "SELECT count(*) FROM audit_log WHERE actor_user_id = $1 AND action = 'wallet.message_signed'",
+            &[&user],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
 /// A user token signed with the stack's local HS256 settings.
 pub fn user_token(user: Uuid) -> String {
     shared::platform::identity::mint_user_token(

@@ -128,16 +128,7 @@ async fn wallet_signing_is_wired_to_fail_closed_when_dynamodb_is_down() {
     .await;
     // THEN it is refused with 503 and nothing is signed
     reply.assert_problem(503);
-    let owner = connect(&setting("PARLEY_MIGRATE_DATABASE_URL")).await;
-    let signed: i64 = owner
-        .query_one(
-            "SELECT count(*) FROM audit_log WHERE actor_user_id = $1 AND action = 'wallet.message_signed'",
-            &[&user],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(signed, 0);
+    assert_eq!(signings_recorded(user).await, 0);
     // AND the same request through the healthy stack signs (the 503 was the limiter's)
     let healthy = post_json_as("/v1/wallets/me/signatures", &who, &serde_json::json!({"message": "sign me"})).await;
     assert_eq!(healthy.status, 200, "{}", healthy.body);

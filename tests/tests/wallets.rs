@@ -423,13 +423,5 @@ async fn signing_holds_no_database_transaction_while_kms_answers() {
     // AND the request ends in a 503, with no signing recorded
     let resp = signing.await.unwrap();
     assert_eq!(resp.status(), 503);
-    let signed: i64 = db
-        .query_one(
-            "SELECT count(*) FROM audit_log WHERE actor_user_id = $1 AND action = 'wallet.message_signed'",
-            &[&user],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(signed, 0);
+    assert_eq!(signings_recorded(user).await, 0);
 }
