@@ -137,12 +137,8 @@ impl Stripe {
     pub async fn create_customer(&self, user_id: Uuid) -> Result<String, ApiError> {
         let metadata = HashMap::from([("user_id".to_owned(), user_id.to_string())]);
         let req = CreateCustomer::new().metadata(metadata);
-        let key = idempotency_key(&format!("parley-customer-{user_id}"))?;
-        let client = self.client().await?;
-        let customer = self
-            .with_retries(|| req.customize().request_strategy(RequestStrategy::Idempotent(key.clone())).send(&*client))
-            .await?;
-        Ok(customer.id.as_str().to_owned())
+        let customer: Created = self.post(&req, &format!("parley-customer-{user_id}")).await?;
+        Ok(customer.id)
     }
 
     /// Opens a Checkout Session (mode `payment`) for `draft`: one line item per cart item at
@@ -182,17 +178,8 @@ impl Stripe {
             .success_url(urls.success.clone())
             .cancel_url(urls.cancel.clone())
             .expires_at(expires_at.timestamp());
-        let key = idempotency_key(&format!("parley-checkout-{order}"))?;
-        let client = self.client().await?;
-        let session = self
-            .with_retries(|| req.customize().request_strategy(RequestStrategy::Idempotent(key.clone())).send(&*client))
-            .await?;
-        let url = session
-            .url
-            .clone()
-            .ok_or_else(|| ApiError::unavailable("Stripe").with_source("the Checkout Session has no url"))?;
-        let expires_at = DateTime::from_timestamp(session.expires_at, 0).unwrap_or(expires_at);
-        Ok(Session { id: session.id.as_str().to_owned(), url, expires_at })
+        let session: CreatedSession = self.post(&req, &format!("parley-checkout-{order}")).await?;
+        session.into_session(expires_at)
     }
 }
 
@@ -225,28 +212,29 @@ impl Stripe {
             .subscription_data(subscription)
             .success_url(urls.success.clone())
             .cancel_url(urls.cancel.clone());
-        let key = idempotency_key(key)?;
-        let client = self.client().await?;
-        let session = self
-            .with_retries(|| req.customize().request_strategy(RequestStrategy::Idempotent(key.clone())).send(&*client))
-            .await?;
-        let url = session
-            .url
-            .clone()
-            .ok_or_else(|| ApiError::unavailable("Stripe").with_source("the Checkout Session has no url"))?;
-        let expires_at = DateTime::from_timestamp(session.expires_at, 0).unwrap_or_else(Utc::now);
-        Ok(Session { id: session.id.as_str().to_owned(), url, expires_at })
+        let session: CreatedSession = self.post(&req, key).await?;
+        session.into_session(Utc::now())
     }
 
     /// A Billing Portal session for `customer`: the URL where they manage cards and cancel.
     pub async fn create_portal_session(&self, customer: &str, return_url: &str, key: &str) -> Result<String, ApiError> {
         let req = CreateBillingPortalSession::new().customer(customer).return_url(return_url);
+        let session: PortalSession = self.post(&req, key).await?;
+        Ok(session.url)
+    }
+
+    /// Sends `req` — the crate's typed parameters, form-encoded by it — with the idempotency
+    /// key `key`, and reads the answer into `T`: only the fields Parley uses. The crate's own
+    /// answer types (a Customer, a Checkout Session) reach, through their expandable fields,
+    /// nearly every object Stripe has; deserializing them would link all of it into every
+    /// payment binary (and made its release link take minutes) to read two fields.
+    async fn post<T: miniserde::Deserialize + Send>(&self, req: &impl StripeRequest, key: &str) -> Result<T, ApiError> {
         let key = idempotency_key(key)?;
         let client = self.client().await?;
-        let session = self
-            .with_retries(|| req.customize().request_strategy(RequestStrategy::Idempotent(key.clone())).send(&*client))
-            .await?;
-        Ok(session.url)
+        self.with_retries(|| {
+            req.build().customize::<T>().request_strategy(RequestStrategy::Idempotent(key.clone())).send(&*client)
+        })
+        .await
     }
 
     /// GETs `path` into `T`. For the objects read in full elsewhere only a few fields
@@ -280,6 +268,35 @@ impl EventEffects {
     pub fn for_function<'a>(&'a self, function: &'a str) -> Effects<'a> {
         Effects { function, stripe: &self.stripe, plans: &self.plans }
     }
+}
+
+/// What Parley reads of an object it created: its id.
+#[derive(miniserde::Deserialize)]
+struct Created {
+    id: String,
+}
+
+/// What Parley reads of a Checkout Session it opened.
+#[derive(miniserde::Deserialize)]
+struct CreatedSession {
+    id: String,
+    url: Option<String>,
+    expires_at: i64,
+}
+
+impl CreatedSession {
+    /// `fallback` stands in for an `expires_at` out of range (never seen from Stripe).
+    fn into_session(self, fallback: DateTime<Utc>) -> Result<Session, ApiError> {
+        let url =
+            self.url.ok_or_else(|| ApiError::unavailable("Stripe").with_source("the Checkout Session has no url"))?;
+        Ok(Session { id: self.id, url, expires_at: DateTime::from_timestamp(self.expires_at, 0).unwrap_or(fallback) })
+    }
+}
+
+/// What Parley reads of a Billing Portal session.
+#[derive(miniserde::Deserialize)]
+struct PortalSession {
+    url: String,
 }
 
 /// The fields of a Stripe subscription Parley reads (API version 2025-03-31 and later keep
