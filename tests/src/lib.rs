@@ -251,6 +251,32 @@ pub fn env_with(overrides: &[(&str, &str)]) -> std::collections::HashMap<String,
     env
 }
 
+/// A loopback server that accepts every connection and never sends a byte (a dependency
+/// that hangs); its `http://` base URL.
+pub async fn hanging_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    format!("http://{address}")
+}
+
+/// The states of the database connections opened under `application_name` (a test gives
+/// a function's `State` a name of its own to watch just that state's connections).
+pub async fn connection_states(application_name: &str) -> Vec<String> {
+    let db = connect(&setting("PARLEY_MIGRATE_DATABASE_URL")).await;
+    db.query("SELECT state FROM pg_stat_activity WHERE application_name = $1", &[&application_name])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, Option<String>>(0).unwrap_or_default())
+        .collect()
+}
+
 /// A loopback port nothing listens on (for "dependency unreachable" tests).
 pub fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

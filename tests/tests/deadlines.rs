@@ -10,25 +10,12 @@
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use parley_e2e::{Gateway, bearer_request, body_json, env_with, repo, send};
+use parley_e2e::{Gateway, bearer_request, body_json, env_with, hanging_server, repo, send};
 use reqwest::Method;
 use uuid::Uuid;
 
 /// `Timeout` of the API functions in infra/template.yaml.
 const FUNCTION_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A TCP server that accepts every connection and never sends a byte.
-async fn hanging_server() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            held.push(stream);
-        }
-    });
-    format!("http://{address}")
-}
 
 #[test]
 fn the_bound_is_the_templates_timeout() {

@@ -244,3 +244,140 @@ async fn the_sweep_leaves_an_item_being_paid_for_and_the_payment_still_purchases
     assert_eq!(order_status(&order).await, "PAID");
     assert_eq!(item_status().await, "PURCHASED");
 }
+
+#[tokio::test]
+async fn a_card_checkout_holds_no_transaction_while_stripe_answers_and_a_stripe_failure_frees_the_cart() {
+    // GIVEN a user with a cart, and a Stripe that accepts connections and answers nothing
+    // (each attempt times out; all of them give up after 1.5 s)
+    let (user, _, _) = user_with_cart().await;
+    let name = format!("checkout-stripe-{}", Uuid::now_v7().simple());
+    let url = format!("{}?application_name={name}", setting("PARLEY_DATABASE_URL"));
+    let stripe = hanging_server().await;
+    let env = env_with(&[
+        ("PARLEY_DATABASE_URL", &url),
+        ("PARLEY_STRIPE_API_BASE", &stripe),
+        ("PARLEY_STRIPE_TIMEOUT_MS", "1000"),
+        ("PARLEY_STRIPE_DEADLINE_MS", "1500"),
+    ]);
+    let state = checkout::State::from_source(&env).await.unwrap();
+    // WHEN a card checkout is requested, and while Stripe keeps it waiting the database is
+    // asked what this state's connections are doing
+    let request = bearer_request("POST", "/v1/checkout", &user_token(user), Some(&json!({"method": "card"})));
+    let checking_out = tokio::spawn(async move { checkout::handle(&state, request).await });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let states = connection_states(&name).await;
+    let db = superuser().await;
+    let statuses = order_lines(&db, user).await;
+    // THEN the order is committed PENDING, its item held, and no transaction waits on Stripe
+    assert!(!states.is_empty(), "the handler has not reached the database yet");
+    assert!(states.iter().all(|s| s == "idle"), "a transaction waits on Stripe: {states:?}");
+    assert_eq!(statuses, [("PENDING".to_owned(), true)]);
+    // AND the request ends in a 503, its order FAILED and its item free again
+    let resp = checking_out.await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(order_lines(&db, user).await, [("FAILED".to_owned(), false)]);
+    // AND the same cart checks out once Stripe answers
+    checkout(user, "card").await.assert_status(201);
+}
+
+/// `(order status, item live)` for each item of each of `user`'s orders, oldest first.
+async fn order_lines(db: &tokio_postgres::Client, user: Uuid) -> Vec<(String, bool)> {
+    db.query(
+        "SELECT o.status, i.live FROM orders o JOIN order_items i ON i.order_id = o.id \
+         WHERE o.user_id = $1 ORDER BY o.created_at, o.id",
+        &[&user],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect()
+}
+
+/// A user whose card checkout died after committing its order and before attaching the
+/// Checkout Session (as if the function had been killed between the two): (user, order).
+async fn checkout_that_died() -> (Uuid, Uuid) {
+    let (user, _, _) = user_with_cart().await;
+    let started = checkout(user, "card").await;
+    started.assert_status(201);
+    let order: Uuid = started.body["order_id"].as_str().unwrap().parse().unwrap();
+    superuser()
+        .await
+        .execute(
+            "UPDATE orders SET stripe_checkout_session_id = NULL, checkout_url = NULL, checkout_expires_at = NULL \
+             WHERE id = $1",
+            &[&order],
+        )
+        .await
+        .unwrap();
+    (user, order)
+}
+
+/// Makes `orders` look opened `minutes` ago.
+async fn age(orders: &[Uuid], minutes: i32) {
+    superuser()
+        .await
+        .execute(
+            "UPDATE orders SET created_at = now() - make_interval(mins => $2) WHERE id = ANY($1)",
+            &[&orders, &minutes],
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_checkout_that_died_before_its_session_holds_the_cart_two_minutes_at_most() {
+    // GIVEN two users whose card checkout died before its session was attached
+    let (next, next_order) = checkout_that_died().await;
+    let (swept, swept_order) = checkout_that_died().await;
+    // WHEN the first checks out again a minute later
+    age(&[next_order, swept_order], 1).await;
+    let early = checkout(next, "card").await;
+    // THEN the cart is still held: that checkout might still be running
+    early.assert_problem(409);
+    assert_eq!(early.body["order_id"], next_order.to_string());
+    // WHEN the orders are three minutes old
+    age(&[next_order, swept_order], 3).await;
+    // THEN the next checkout closes the dead order and opens a new one
+    let again = checkout(next, "card").await;
+    again.assert_status(201);
+    assert_ne!(again.body["order_id"], next_order.to_string());
+    let db = superuser().await;
+    assert_eq!(order_lines(&db, next).await, [("FAILED".to_owned(), false), ("PENDING".to_owned(), true)]);
+    // AND the sweep closes the other and frees its item
+    let state = sweep_expired::State::from_env().await.unwrap();
+    sweep_expired::run(&state).await.unwrap();
+    assert_eq!(order_lines(&db, swept).await, [("FAILED".to_owned(), false)]);
+    assert_eq!(order_status(&swept_order.to_string()).await, "FAILED");
+}
+
+#[tokio::test]
+async fn the_api_role_closes_only_its_own_checkouts_that_have_no_session() {
+    // GIVEN a user's pending order with a session, and another user's without one
+    let (with_session_user, _, _) = user_with_cart().await;
+    let with_session: Uuid =
+        checkout(with_session_user, "card").await.body["order_id"].as_str().unwrap().parse().unwrap();
+    let (other, without_session) = checkout_that_died().await;
+    let app = connect(&setting("PARLEY_DATABASE_URL")).await;
+    // (each attempt is rolled back: only what it would close is counted)
+    let close_as = |user: Option<Uuid>, order: Uuid| {
+        let app = &app;
+        async move {
+            let user = user.map(|u| u.to_string()).unwrap_or_default();
+            app.batch_execute(&format!("BEGIN; SELECT set_config('app.user_id', '{user}', true)")).await.unwrap();
+            let closed = app.query("SELECT * FROM fail_sessionless_checkouts($1, 10)", &[&order]).await;
+            app.batch_execute("ROLLBACK").await.unwrap();
+            closed.map(|rows| rows.len())
+        }
+    };
+    // WHEN the API role tries to close an order with a session, or another user's order
+    // THEN nothing is closed
+    assert_eq!(close_as(Some(with_session_user), with_session).await.unwrap(), 0);
+    assert_eq!(close_as(Some(with_session_user), without_session).await.unwrap(), 0);
+    // AND without a signed-in user it is refused
+    let err = close_as(None, without_session).await.unwrap_err();
+    assert_eq!(err.code(), Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE), "{err}");
+    // AND the owner may close its own order that has no session
+    assert_eq!(close_as(Some(other), without_session).await.unwrap(), 1);
+    assert_eq!(order_status(&with_session.to_string()).await, "PENDING");
+}

@@ -376,18 +376,11 @@ async fn signing_holds_no_database_transaction_while_kms_answers() {
     // for a second (its requests then time out: 503)
     let user = Uuid::now_v7();
     create_wallet(&as_user(user)).await.assert_status(201);
-    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = hung.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((conn, _)) = hung.accept().await {
-            held.push(conn);
-        }
-    });
+    let hung = hanging_server().await;
     let sdk = shared::platform::aws::load().await;
     let slow_kms = aws_sdk_kms::Client::from_conf(
         aws_sdk_kms::config::Builder::from(&sdk)
-            .endpoint_url(format!("http://127.0.0.1:{port}"))
+            .endpoint_url(hung)
             .timeout_config(
                 aws_sdk_kms::config::timeout::TimeoutConfig::builder()
                     .operation_timeout(std::time::Duration::from_secs(1))
@@ -409,14 +402,7 @@ async fn signing_holds_no_database_transaction_while_kms_answers() {
         bearer_request("POST", "/v1/wallets/me/signatures", &user_token(user), Some(&json!({"message": "I agree"})));
     let signing = tokio::spawn(async move { wallet_sign::handle(&state, request).await });
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let db = connect(&setting("PARLEY_MIGRATE_DATABASE_URL")).await;
-    let states: Vec<String> = db
-        .query("SELECT state FROM pg_stat_activity WHERE application_name = $1", &[&name])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<_, Option<String>>(0).unwrap_or_default())
-        .collect();
+    let states = connection_states(&name).await;
     // THEN the wallet was read (a connection exists) and nothing is held in a transaction
     assert!(!states.is_empty(), "the handler has not reached the database yet");
     assert!(states.iter().all(|s| s == "idle"), "a transaction waits on KMS: {states:?}");

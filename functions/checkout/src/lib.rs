@@ -10,18 +10,22 @@
 //!   201 `{"order_id", "status", "balance_cents"}`; 402 when the balance is short, and then
 //!   nothing changed.
 //!
-//! Honours `Idempotency-Key`. The order's transaction stays open across the Stripe calls
-//! (two, each bounded by a deadline): if Stripe fails, nothing of the order remains, and a
-//! retry reuses Stripe's answers through the idempotency keys derived from the ids.
+//! Honours `Idempotency-Key`. No transaction waits on Stripe: a card order is committed
+//! `PENDING` before the Stripe calls (each bounded by a deadline, keyed by the user and order
+//! ids) and gets its session in a second transaction. If Stripe fails, the order is closed
+//! `FAILED` and its items are free again (503); a retry opens a new order.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use shared::ApiError;
-use shared::payments::orders::{self, Method};
+use shared::payments::orders::{self, Draft, Method};
 use shared::payments::stripe::{CheckoutUrls, Stripe};
+use shared::platform::audit;
 use shared::platform::config::{self, ConfigError, ProcessEnv, Source};
+use shared::platform::db::Tx;
 use shared::platform::http::{self, Request, Response, StatusCode};
 use shared::platform::idempotency::IdempotencyStore;
+use shared::platform::identity::Caller;
 use shared::platform::state::ApiState;
 use uuid::Uuid;
 
@@ -106,38 +110,87 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
                         },
                     )
                 }
-                Method::Card => {
-                    let customer = state.stripe.customer_for(&tx, user_id).await?;
-                    let expires_at = now + Duration::minutes(SESSION_LIFETIME_MINUTES);
-                    let session =
-                        state.stripe.create_checkout_session(&draft, &customer, &state.urls, expires_at).await?;
-                    orders::attach_checkout_session(&tx, draft.order_id, &session.id, &session.url, session.expires_at)
-                        .await?;
-                    shared::platform::audit::record(
-                        &tx,
-                        &shared::platform::audit::Entry {
-                            actor_user_id: Some(user_id),
-                            action: "order.checkout_started",
-                            subject_type: "order",
-                            subject_id: Some(draft.order_id),
-                            request_id: Some(&request_id),
-                            details: serde_json::json!({"method": "card", "total_cents": draft.total_cents}),
-                        },
-                    )
-                    .await?;
-                    tx.commit().await?;
-                    tracing::info!(order_id = %draft.order_id, "checkout session opened");
-                    http::json(
-                        StatusCode::CREATED,
-                        &CardCheckout {
-                            order_id: draft.order_id,
-                            status: "PENDING",
-                            checkout_url: session.url,
-                            expires_at: session.expires_at,
-                        },
-                    )
-                }
+                Method::Card => card(state, &caller, tx, draft, &request_id, now).await,
             }
         })
         .await
+}
+
+/// A card checkout in three steps, so that no transaction (and none of the cart's row locks)
+/// waits on Stripe: the order `PENDING`, its items held, is committed; the customer (once
+/// per user) and the Checkout Session are created at Stripe; the session is attached in a
+/// second transaction. When Stripe fails the order is closed `FAILED` at once. If the
+/// function dies between the steps, the order has no session and nobody can pay it; the
+/// user's next checkout, or the sweep, closes it after two minutes (migration V11).
+async fn card(
+    state: &State,
+    caller: &Caller,
+    tx: Tx,
+    draft: Draft,
+    request_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Response, ApiError> {
+    let user_id = draft.user_id;
+    let known = orders::stripe_customer(&tx, user_id).await?;
+    tx.commit().await?;
+    let expires_at = now + Duration::minutes(SESSION_LIFETIME_MINUTES);
+    let opened = async {
+        let customer = match &known {
+            Some(customer) => customer.clone(),
+            None => state.stripe.create_customer(user_id).await?,
+        };
+        let session = state.stripe.create_checkout_session(&draft, &customer, &state.urls, expires_at).await?;
+        Ok::<_, ApiError>((customer, session))
+    }
+    .await;
+    let (customer, session) = match opened {
+        Ok(opened) => opened,
+        Err(e) => {
+            close_failed(state, caller, draft.order_id).await;
+            return Err(e);
+        }
+    };
+    let tx = state.api.db.begin(caller).await?;
+    if known.is_none() {
+        orders::remember_stripe_customer(&tx, user_id, &customer).await?;
+    }
+    let entry = audit::Entry {
+        actor_user_id: Some(user_id),
+        action: "order.checkout_started",
+        subject_type: "order",
+        subject_id: Some(draft.order_id),
+        request_id: Some(request_id),
+        details: serde_json::json!({"method": "card", "total_cents": draft.total_cents}),
+    };
+    tokio::try_join!(
+        orders::attach_checkout_session(&tx, draft.order_id, &session.id, &session.url, session.expires_at),
+        async { audit::record(&tx, &entry).await.map_err(ApiError::from) },
+    )?;
+    tx.commit().await?;
+    tracing::info!(order_id = %draft.order_id, "checkout session opened");
+    http::json(
+        StatusCode::CREATED,
+        &CardCheckout {
+            order_id: draft.order_id,
+            status: "PENDING",
+            checkout_url: session.url,
+            expires_at: session.expires_at,
+        },
+    )
+}
+
+/// Closes the order whose Stripe calls failed. Best effort: if the database fails too, the
+/// order stays `PENDING` without a session until the next checkout or the sweep closes it.
+async fn close_failed(state: &State, caller: &Caller, order_id: Uuid) {
+    let closed = async {
+        let tx = state.api.db.begin(caller).await?;
+        orders::fail_checkout(&tx, order_id).await?;
+        tx.commit().await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    match closed {
+        Ok(()) => tracing::info!(%order_id, "checkout failed at Stripe; order closed and its items freed"),
+        Err(e) => tracing::warn!(%order_id, error = %e, "checkout failed at Stripe; the order stays open until swept"),
+    }
 }

@@ -11,6 +11,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::ApiError;
+use shared::payments::orders;
 use shared::payments::stripe::{CheckoutUrls, Stripe};
 use shared::payments::subscriptions::{self, Plans};
 use shared::platform::audit::{self, Entry};
@@ -96,12 +97,23 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
                     current.plan
                 )));
             }
-            let customer = state.stripe.customer_for(&tx, user_id).await?;
+            let known = orders::stripe_customer(&tx, user_id).await?;
+            tx.commit().await?;
+            // No transaction waits on Stripe: the customer and the session are created
+            // between this read and the write below.
+            let customer = match &known {
+                Some(customer) => customer.clone(),
+                None => state.stripe.create_customer(user_id).await?,
+            };
             let key = format!("parley-subscribe-{request_id}");
             let session = state
                 .stripe
                 .create_subscription_session(user_id, &customer, &body.plan, price, &state.urls, &key)
                 .await?;
+            let tx = state.api.db.begin(&caller).await?;
+            if known.is_none() {
+                orders::remember_stripe_customer(&tx, user_id, &customer).await?;
+            }
             let entry = Entry {
                 actor_user_id: Some(user_id),
                 action: "subscription.checkout_started",

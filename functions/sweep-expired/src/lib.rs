@@ -1,5 +1,5 @@
 //! `sweep-expired` — hourly (EventBridge Scheduler): expires lapsed quotes and the cart
-//! items that hold them, and deletes anonymous sessions that were never claimed and expired
+//! items that hold them, closes card orders that never got a Checkout Session, and deletes anonymous sessions that were never claimed and expired
 //! more than the retention period ago (`PARLEY_ANONYMOUS_RETENTION_DAYS`, default 7) —
 //! with their conversations, quotes and cart items (foreign keys cascade).
 //!
@@ -46,6 +46,7 @@ impl State {
 pub struct Report {
     pub quotes_expired: u64,
     pub cart_items_expired: u64,
+    pub checkouts_failed: u64,
     pub sessions_deleted: u64,
     pub batches: u64,
 }
@@ -70,6 +71,11 @@ const EXPIRE_CART_ITEMS: &str = "UPDATE quote_cart_items SET status = 'EXPIRED' 
        AND NOT EXISTS (SELECT 1 FROM order_items o WHERE o.cart_item_id = i.id AND o.live) \
      LIMIT $1 FOR UPDATE OF i SKIP LOCKED)";
 
+// A card order that never got its Checkout Session (its checkout died between committing
+// the order and attaching the session) cannot be paid: closed FAILED after two minutes, its
+// items freed (migration V11). Runs before the cart items, which it may free to expire.
+const FAIL_SESSIONLESS_CHECKOUTS: &str = "SELECT * FROM fail_sessionless_checkouts(NULL, $1)";
+
 const DELETE_SESSIONS: &str = "DELETE FROM anonymous_sessions WHERE id IN ( \
      SELECT id FROM anonymous_sessions WHERE claimed_by_user_id IS NULL \
        AND expires_at < now() - make_interval(days => $2) \
@@ -81,6 +87,9 @@ pub async fn run(state: &State) -> Result<Report, DbError> {
     let batch_and_retention =
         [(&state.batch_size as &(dyn ToSql + Sync), Type::INT8), (&state.retention_days, Type::INT4)];
     report.quotes_expired = drain(state, "quotes expired", EXPIRE_QUOTES, &batch, &mut report.batches).await?;
+    report.checkouts_failed =
+        drain(state, "checkouts without a session failed", FAIL_SESSIONLESS_CHECKOUTS, &batch, &mut report.batches)
+            .await?;
     report.cart_items_expired =
         drain(state, "cart items expired", EXPIRE_CART_ITEMS, &batch, &mut report.batches).await?;
     report.sessions_deleted =
@@ -89,6 +98,7 @@ pub async fn run(state: &State) -> Result<Report, DbError> {
         function = FUNCTION,
         quotes_expired = report.quotes_expired,
         cart_items_expired = report.cart_items_expired,
+        checkouts_failed = report.checkouts_failed,
         sessions_deleted = report.sessions_deleted,
         batches = report.batches,
         "sweep finished"

@@ -69,9 +69,11 @@ pub async fn open(tx: &Tx, user_id: Uuid, method: Method, now: DateTime<Utc>) ->
     // Parameters are bound first: try_join! holds the futures past their argument expressions.
     let by_owner: [(&(dyn ToSql + Sync), Type); 1] = [(&lock_key, Type::TEXT)];
     let at: [(&(dyn ToSql + Sync), Type); 1] = [(&now, Type::TIMESTAMPTZ)];
-    // One round trip: the lock, then the read, in order on one connection.
-    let (_, rows) = tokio::try_join!(
+    // One round trip: the lock, closing the caller's card orders that never got a Checkout
+    // Session (see `fail_checkout`), then the read — in order on one connection.
+    let (_, _, rows) = tokio::try_join!(
         tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &by_owner),
+        tx.execute("SELECT * FROM fail_sessionless_checkouts(NULL, 100)", &[]),
         tx.query(
             "SELECT i.id, i.quote_id, q.product_id, p.name, i.premium_cents, i.currency, \
                     (q.status <> 'ACTIVE' OR q.expires_at <= $1) AS expired, \
@@ -214,7 +216,9 @@ pub async fn pay_with_wallet(tx: &Tx, draft: &Draft, request_id: Option<&str>) -
     Ok(balance)
 }
 
-/// Records the Checkout Session that collects a card order's money.
+/// Records the Checkout Session that collects a card order's money. 409 when the order was
+/// closed meanwhile (its Stripe calls outlived the two minutes after which a session-less
+/// order is failed): nobody has seen that session's page, so it is never paid.
 pub async fn attach_checkout_session(
     tx: &Tx,
     order_id: Uuid,
@@ -222,12 +226,26 @@ pub async fn attach_checkout_session(
     url: &str,
     expires_at: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    tx.execute(
-        "UPDATE orders SET stripe_checkout_session_id = $2, checkout_url = $3, checkout_expires_at = $4 WHERE id = $1",
-        &[(&order_id, Type::UUID), (&session_id, Type::TEXT), (&url, Type::TEXT), (&expires_at, Type::TIMESTAMPTZ)],
-    )
-    .await?;
+    let attached = tx
+        .execute(
+            "UPDATE orders SET stripe_checkout_session_id = $2, checkout_url = $3, checkout_expires_at = $4 \
+             WHERE id = $1 AND status = 'PENDING' AND stripe_checkout_session_id IS NULL",
+            &[(&order_id, Type::UUID), (&session_id, Type::TEXT), (&url, Type::TEXT), (&expires_at, Type::TIMESTAMPTZ)],
+        )
+        .await?;
+    if attached == 0 {
+        return Err(ApiError::conflict("this checkout was closed before Stripe answered; check out again"));
+    }
     Ok(())
+}
+
+/// Closes the caller's card order `order_id` `FAILED` and frees its items, if it is still
+/// `PENDING` without a Checkout Session: its Stripe calls failed, so nobody can pay it.
+/// Orders left behind by a checkout that died are closed the same way after two minutes,
+/// by the user's next checkout ([`open`]) or by the sweep (migration V11).
+pub async fn fail_checkout(tx: &Tx, order_id: Uuid) -> Result<bool, ApiError> {
+    let closed = tx.execute("SELECT * FROM fail_sessionless_checkouts($1, 1)", &[(&order_id, Type::UUID)]).await?;
+    Ok(closed == 1)
 }
 
 /// The user's Stripe customer id, when one was created.

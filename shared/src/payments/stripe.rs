@@ -120,20 +120,10 @@ impl Stripe {
         }
     }
 
-    /// The user's Stripe customer: the one stored, else created (once, keyed by the user
-    /// id) and stored in `tx`.
-    pub async fn customer_for(&self, tx: &crate::platform::db::Tx, user_id: Uuid) -> Result<String, ApiError> {
-        match super::orders::stripe_customer(tx, user_id).await? {
-            Some(c) => Ok(c),
-            None => {
-                let created = self.create_customer(user_id).await?;
-                super::orders::remember_stripe_customer(tx, user_id, &created).await
-            }
-        }
-    }
-
     /// Creates the user's Stripe customer. Keyed by the user id: two concurrent first
-    /// checkouts get the same customer back from Stripe.
+    /// checkouts get the same customer back from Stripe. The caller stores it
+    /// ([`super::orders::remember_stripe_customer`]) in a transaction opened after this
+    /// call: no transaction waits on Stripe.
     pub async fn create_customer(&self, user_id: Uuid) -> Result<String, ApiError> {
         let metadata = HashMap::from([("user_id".to_owned(), user_id.to_string())]);
         let req = CreateCustomer::new().metadata(metadata);
