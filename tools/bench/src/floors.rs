@@ -167,10 +167,14 @@ async fn cases(c: &Client, root: &Path, invocations: usize) -> Vec<Case> {
             ),
             "DynamoDB (rate limit)",
         ),
+        // A wallet checkout: the order, the ledger debit and the items in one transaction. A
+        // card checkout cannot be replayed this way: its second transaction (attaching the
+        // Checkout Session) needs the first one's order committed, and every COMMIT here is
+        // a ROLLBACK. The end-to-end run measures the card path.
         Case::new(
             "checkout",
-            api("POST", "/v1/checkout", "/v1/checkout", user, Some(json!({"method": "card"})), None),
-            "Stripe (customer, Checkout Session; the local stub)",
+            api("POST", "/v1/checkout", "/v1/checkout", user, Some(json!({"method": "wallet"})), None),
+            "",
         ),
         Case::new("health", health, "KMS, DynamoDB (the deep check)"),
         Case::new("wallet-create", api("POST", "/v1/wallets", "/v1/wallets", newcomer, None, None), "KMS (Encrypt)"),
@@ -241,6 +245,8 @@ pub async fn run(bin_dir: &Path, root: &Path, invocations: usize, client: &Clien
         })
         .await;
         match recorder.replay(invocations).await {
+            // A failed request's timing is not the endpoint's.
+            Ok(_) if !m.failures().is_empty() => m.note = format!("no floor: it answered {}", m.failures().join(", ")),
             Ok(times) => m.direct = times,
             Err(e) => m.note = format!("no floor: {e}"),
         }

@@ -42,8 +42,8 @@ use uuid::Uuid;
 
 /// The local Runtime API: hands out queued events, reports when responses arrive.
 struct RuntimeApi {
-    events: Mutex<mpsc::Receiver<(Value, oneshot::Sender<Instant>)>>,
-    pending: Mutex<HashMap<String, oneshot::Sender<Instant>>>,
+    events: Mutex<mpsc::Receiver<(Value, oneshot::Sender<Answer>)>>,
+    pending: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
     first_next: Mutex<Option<Instant>>,
 }
 
@@ -89,11 +89,32 @@ async fn runtime_route(
     }
     let arrived = Instant::now();
     let id = path.split('/').nth(4).unwrap_or_default().to_owned();
-    let _ = req.into_body().collect().await;
+    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let outcome = outcome(&path, &body);
     if let Some(done) = api.pending.lock().await.remove(&id) {
-        let _ = done.send(arrived);
+        let _ = done.send(Answer { arrived, outcome });
     }
     hyper::Response::builder().status(202).body(Full::default()).expect("static")
+}
+
+/// What the function answered an invocation: when, and its outcome (see [`outcome`]).
+struct Answer {
+    arrived: Instant,
+    outcome: String,
+}
+
+/// An answer in a word: its HTTP status (`"201"`, `"409"`), `"ok"` for a function that is
+/// not behind HTTP, or `"error"` when the function reported one. A timing is only the
+/// endpoint's if the outcome is the one expected.
+fn outcome(path: &str, body: &[u8]) -> String {
+    if path.ends_with("/error") {
+        return "error".to_owned();
+    }
+    let answer: Option<Value> = serde_json::from_slice(body).ok();
+    match answer.as_ref().and_then(|a| a.get("statusCode")).and_then(Value::as_u64) {
+        Some(status) => status.to_string(),
+        None => "ok".to_owned(),
+    }
 }
 
 /// An API Gateway v2 event.
@@ -127,6 +148,24 @@ struct Measured {
     peak_kb: u64,
     /// What the floor leaves out, or why there is none.
     note: String,
+    /// How many invocations ended in each outcome ([`outcome`]).
+    outcomes: std::collections::BTreeMap<String, usize>,
+}
+
+impl Measured {
+    /// The outcomes other than success (2xx, or `ok` for a function not behind HTTP).
+    fn failures(&self) -> Vec<String> {
+        self.outcomes
+            .iter()
+            .filter(|(o, _)| !(o.starts_with('2') || o.as_str() == "ok"))
+            .map(|(o, n)| format!("{o} ×{n}"))
+            .collect()
+    }
+
+    /// The outcomes, as the report shows them: `201 ×101`.
+    fn outcomes_text(&self) -> String {
+        self.outcomes.iter().map(|(o, n)| format!("{o} ×{n}")).collect::<Vec<_>>().join(", ")
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -186,12 +225,15 @@ async fn run_function_with(
     let mut warm = Vec::with_capacity(invocations);
     let mut first_response = Duration::ZERO;
     let mut rss_early_kb = 0;
+    let mut outcomes = std::collections::BTreeMap::new();
     for i in 0..=invocations {
         let (done_tx, done_rx) = oneshot::channel();
         let released = Instant::now();
         tx.send((make_event(i), done_tx)).await.expect("runtime API alive");
-        let arrived =
+        let answer =
             tokio::time::timeout(Duration::from_secs(30), done_rx).await.expect("a response in 30 s").expect("sent");
+        let arrived = answer.arrived;
+        *outcomes.entry(answer.outcome).or_insert(0) += 1;
         if i == 0 {
             first_response = arrived - started;
         } else {
@@ -216,6 +258,7 @@ async fn run_function_with(
         rss_late_kb,
         peak_kb,
         note: String::new(),
+        outcomes,
     }
 }
 

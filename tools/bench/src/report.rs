@@ -239,14 +239,14 @@ fn floor_table(run: &Run<'_>) {
 fn every_table(run: &Run<'_>) {
     println!("## Every function: cold start and memory\n");
     println!(
-        "| function | driven with | init | first response | warm p50 | warm p99 | RSS after 100 | RSS after {} | peak RSS |",
+        "| function | driven with | init | first response | warm p50 | warm p99 | RSS after 100 | RSS after {} | peak RSS | answers |",
         run.every_invocations
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for (m, file) in run.every {
         let mark = |ok: bool, s: String| if ok { s } else { format!("**{s}**") };
         println!(
-            "| {} | `{file}` | {} | {} | {} | {} | {:.1} MB | {} | {} |",
+            "| {} | `{file}` | {} | {} | {} | {} | {:.1} MB | {} | {} | {} |",
             m.name,
             mark(m.init <= INIT_GOAL, ms(m.init)),
             mark(m.first_response <= FIRST_GOAL, ms(m.first_response)),
@@ -255,9 +255,23 @@ fn every_table(run: &Run<'_>) {
             mb(m.rss_early_kb),
             mark(flat(m), format!("{:.1} MB", mb(m.rss_late_kb))),
             mark(mb(m.peak_kb) <= RSS_GOAL_MB, format!("{:.1} MB", mb(m.peak_kb))),
+            mark(expected_only(m, file), m.outcomes_text()),
         );
     }
-    println!("\nBold: over its goal (init 10 ms, first response 25 ms, peak RSS 24 MB and flat).\n");
+    println!(
+        "\nBold: over its goal (init 10 ms, first response 25 ms, peak RSS 24 MB and flat), or answers other \
+         than the sample's (its file name's status; a success where it names none).\n"
+    );
+}
+
+/// Whether every answer is the one `file` (the sample) expects: the status in its name
+/// (`empty-cart.409.json`), else a success.
+fn expected_only(m: &Measured, file: &str) -> bool {
+    let named = file.split_whitespace().next().unwrap_or(file).rsplit('.').nth(1).filter(|s| s.len() == 3);
+    match named.and_then(|s| s.parse::<u16>().ok()) {
+        Some(status) => m.outcomes.keys().all(|o| *o == status.to_string()),
+        None => m.failures().is_empty(),
+    }
 }
 
 fn sizes_table(run: &Run<'_>) {
