@@ -6,7 +6,9 @@
 //! trailing `$` for "must end a clause". Phrases are tokenised exactly like messages, so
 //! `you'll` in a file means `you will`.
 
-use std::collections::{HashMap, HashSet};
+// FxHash, not SipHash: these maps hold the checked-in lexicon only (input is looked up, never
+// inserted), so there is nothing for a collision attack to grow, and lookups are the hot path.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::LazyLock;
 
 use super::fold::{expand, normalize};
@@ -175,8 +177,8 @@ pub(crate) fn stretched(s: &str) -> bool {
 
 impl Lexicon {
     fn load() -> Lexicon {
-        let mut words: HashMap<String, LexFlags> = HashMap::new();
-        let mut word_rewrites = HashMap::new();
+        let mut words: HashMap<String, LexFlags> = HashMap::default();
+        let mut word_rewrites = HashMap::default();
         type List = (&'static str, fn(&mut LexFlags));
         let lists: [List; 6] = [
             (data!("profanity_strong.txt"), |f| f.strong = true),
@@ -205,7 +207,7 @@ impl Lexicon {
         let mut wildcard_order: Vec<String> =
             sorted.iter().filter(|w| words[w.as_str()].profane()).map(|w| (*w).clone()).collect();
         wildcard_order.extend(sorted.iter().filter(|w| !words[w.as_str()].profane()).map(|w| (*w).clone()));
-        let mut squeezed_entries = HashMap::new();
+        let mut squeezed_entries = HashMap::default();
         for w in &sorted {
             squeezed_entries.entry(squeeze(w)).or_insert_with(|| (*w).clone());
         }
@@ -215,7 +217,7 @@ impl Lexicon {
             word_rewrites,
             wildcard_order,
             squeezed_entries,
-            squeezed_vocabulary: HashMap::new(),
+            squeezed_vocabulary: HashMap::default(),
             threats: PhraseSet::default(),
             directed_profanity: PhraseSet::default(),
             dismissals: PhraseSet::default(),
@@ -226,7 +228,7 @@ impl Lexicon {
             positive: entries(data!("positive_cues.txt")).map(|(e, _)| key_of(e)).collect(),
             short_words: entries(data!("short_words.txt")).map(|(e, _)| key_of(e)).collect(),
             acronyms: entries(data!("acronyms.txt")).map(|(e, _)| key_of(e)).collect(),
-            symbols: HashSet::new(),
+            symbols: HashSet::default(),
         };
         lex.threats = lex.phrases(data!("threats.txt"));
         lex.directed_profanity = lex.phrases(data!("directed_profanity.txt"));
