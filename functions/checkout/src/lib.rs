@@ -135,10 +135,7 @@ async fn card(
     tx.commit().await?;
     let expires_at = now + Duration::minutes(SESSION_LIFETIME_MINUTES);
     let opened = async {
-        let customer = match &known {
-            Some(customer) => customer.clone(),
-            None => state.stripe.create_customer(user_id).await?,
-        };
+        let customer = state.stripe.customer(known.as_deref(), user_id).await?;
         let session = state.stripe.create_checkout_session(&draft, &customer, &state.urls, expires_at).await?;
         Ok::<_, ApiError>((customer, session))
     }

@@ -101,10 +101,7 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
             tx.commit().await?;
             // No transaction waits on Stripe: the customer and the session are created
             // between this read and the write below.
-            let customer = match &known {
-                Some(customer) => customer.clone(),
-                None => state.stripe.create_customer(user_id).await?,
-            };
+            let customer = state.stripe.customer(known.as_deref(), user_id).await?;
             let key = format!("parley-subscribe-{request_id}");
             let session = state
                 .stripe

@@ -120,6 +120,15 @@ impl Stripe {
         }
     }
 
+    /// The user's Stripe customer: `known` (the one stored for them), else one created now
+    /// ([`Self::create_customer`]).
+    pub async fn customer(&self, known: Option<&str>, user_id: Uuid) -> Result<String, ApiError> {
+        match known {
+            Some(customer) => Ok(customer.to_owned()),
+            None => self.create_customer(user_id).await,
+        }
+    }
+
     /// Creates the user's Stripe customer. Keyed by the user id: two concurrent first
     /// checkouts get the same customer back from Stripe. The caller stores it
     /// ([`super::orders::remember_stripe_customer`]) in a transaction opened after this
