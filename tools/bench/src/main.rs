@@ -411,8 +411,10 @@ async fn main() {
 
     let sizes = read_sizes();
     let bloat = read_bloat();
+    let native_roots = native_roots_load();
     report::print(&report::Run {
         measured_in: started.elapsed(),
+        native_roots,
         bloat: &bloat,
         invocations,
         every_invocations: every_n,
@@ -422,6 +424,21 @@ async fn main() {
         growth: &growth,
         e2e: &e2e,
     });
+}
+
+/// How long loading the system's root certificates takes here (median of five, and how many
+/// there are): what the AWS SDK's HTTP client (aws-smithy-http-client, rustls) does once, on
+/// an instance's first AWS call, so it is part of that function's first response.
+fn native_roots_load() -> (Duration, usize) {
+    let mut times: Vec<(Duration, usize)> = (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            let loaded = rustls_native_certs::load_native_certs();
+            (started.elapsed(), loaded.certs.len())
+        })
+        .collect();
+    times.sort();
+    times[2]
 }
 
 /// Zipped sizes from `PARLEY_BENCH_SIZES` (written by `scripts/bench.sh`): per function,

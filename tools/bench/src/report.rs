@@ -17,6 +17,9 @@ pub struct Bloat {
 pub struct Run<'a> {
     /// How long the measurements took (the builds are timed by `scripts/bench.sh`).
     pub measured_in: Duration,
+    /// Loading the system's root certificates, as the AWS SDK does on its first call: the
+    /// median time, and how many.
+    pub native_roots: (Duration, usize),
     pub invocations: usize,
     pub every_invocations: usize,
     pub floor: &'a [Measured],
@@ -261,6 +264,14 @@ fn every_table(run: &Run<'_>) {
     println!(
         "\nBold: over its goal (init 10 ms, first response 25 ms, peak RSS 24 MB and flat), or answers other \
          than the sample's (its file name's status; a success where it names none).\n"
+    );
+    let (roots, count) = run.native_roots;
+    println!(
+        "A function's first AWS call also loads the system's root certificates (the AWS SDK's HTTP client does, \
+         once per instance, with `rustls-native-certs`): {} here for {count} certificates (median of five), \
+         inside that function's first response. On this Debian machine that reads the bundle and every \
+         file in `/etc/ssl/certs`; Lambda's Amazon Linux keeps a bundle and few files there.\n",
+        ms(roots)
     );
 }
 
