@@ -181,13 +181,14 @@ async fn card(
 async fn close_failed(state: &State, caller: &Caller, order_id: Uuid) {
     let closed = async {
         let tx = state.api.db.begin(caller).await?;
-        orders::fail_checkout(&tx, order_id).await?;
+        let closed = orders::fail_checkout(&tx, order_id).await?;
         tx.commit().await?;
-        Ok::<_, ApiError>(())
+        Ok::<_, ApiError>(closed)
     }
     .await;
     match closed {
-        Ok(()) => tracing::info!(%order_id, "checkout failed at Stripe; order closed and its items freed"),
+        Ok(true) => tracing::info!(%order_id, "checkout failed at Stripe; order closed and its items freed"),
+        Ok(false) => tracing::info!(%order_id, "checkout failed at Stripe; the order was already closed"),
         Err(e) => tracing::warn!(%order_id, error = %e, "checkout failed at Stripe; the order stays open until swept"),
     }
 }
