@@ -8,7 +8,10 @@
 //!
 //! Runs as the service role. Conversations are taken in batches by id (keyset), each
 //! verified in its own short transaction with its messages streamed, so memory stays flat
-//! however long a thread is and a timeout loses at most one conversation's work. Safe to
+//! however long a thread is and a timeout loses at most one conversation's work. A batch's
+//! conversations are verified `PARLEY_DB_POOL_SIZE` at a time (one connection each): while
+//! one conversation's hashes are computed, the next one's rows are already on their way, so
+//! neither the database nor the hashing waits on the other. Safe to
 //! run twice at once: each run only adds verification rows. `{"full": true}` (top level or
 //! in `detail`) re-verifies every conversation, changed or not.
 //!
@@ -18,6 +21,7 @@
 //! this check at the earliest recorded head it no longer contains.
 
 use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use shared::chat;
 use shared::platform::config::{self, ConfigError, ProcessEnv, Source};
@@ -32,6 +36,8 @@ pub struct State {
     db: Database,
     batch_size: i64,
     max_age_days: i32,
+    /// Conversations verified at once: the pool's size.
+    concurrency: usize,
 }
 
 impl State {
@@ -50,7 +56,8 @@ impl State {
         if max_age_days < 1 {
             return Err(ConfigError::new("PARLEY_VERIFY_MAX_AGE_DAYS", "must be at least 1"));
         }
-        Ok(Self { db: Database::from_env(src, "PARLEY_SERVICE_DATABASE_URL")?, batch_size, max_age_days })
+        let db = Database::from_env(src, "PARLEY_SERVICE_DATABASE_URL")?;
+        Ok(Self { concurrency: db.max_size(), db, batch_size, max_age_days })
     }
 }
 
@@ -95,8 +102,23 @@ pub async fn run(state: &State, full: bool) -> Result<Report, DbError> {
         let batch = next_batch(state, after, full).await?;
         let Some(last) = batch.last() else { break };
         after = *last;
-        for conversation_id in batch {
-            verify_one(state, conversation_id, &mut report).await?;
+        let mut verified =
+            futures::stream::iter(batch).map(|id| verify_one(state, id)).buffer_unordered(state.concurrency);
+        while let Some((conversation_id, outcome)) = verified.try_next().await? {
+            let Some(v) = outcome else { continue }; // deleted since the batch was read
+            report.verified += 1;
+            report.messages_checked += v.checked;
+            if !v.valid {
+                report.broken += 1;
+                report.broken_conversations.push((conversation_id, v.first_invalid_index));
+                tracing::error!(
+                    function = FUNCTION,
+                    %conversation_id,
+                    first_invalid_index = ?v.first_invalid_index,
+                    reason = v.reason.as_deref().unwrap_or_default(),
+                    "message chain broken"
+                );
+            }
         }
         tracing::info!(function = FUNCTION, verified = report.verified, broken = report.broken, "progress");
     }
@@ -137,7 +159,12 @@ async fn next_batch(state: &State, after: Uuid, full: bool) -> Result<Vec<Uuid>,
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-async fn verify_one(state: &State, conversation_id: Uuid, report: &mut Report) -> Result<(), DbError> {
+/// Verifies one conversation and records the result; `None` if it was deleted since its
+/// batch was read.
+async fn verify_one(
+    state: &State,
+    conversation_id: Uuid,
+) -> Result<(Uuid, Option<chat::chain::Verification>), DbError> {
     // Read in one snapshot, so the head recorded is the head the messages were checked
     // against; record in a transaction of its own, whose foreign-key check may meet a
     // concurrent append without a serialization failure.
@@ -157,7 +184,7 @@ async fn verify_one(state: &State, conversation_id: Uuid, report: &mut Report) -
         .await?
         .map(|r| r.get::<_, i32>(0));
     snapshot.commit().await?;
-    let Some((mut v, head)) = verified else { return Ok(()) }; // deleted since the batch was read
+    let Some((mut v, head)) = verified else { return Ok((conversation_id, None)) };
     if let (true, Some(count)) = (v.valid, rewritten) {
         // The links hold, yet a head verified before is gone: the chain was rewritten at
         // or before that head's last message.
@@ -186,18 +213,5 @@ async fn verify_one(state: &State, conversation_id: Uuid, report: &mut Report) -
     )
     .await?;
     tx.commit().await?;
-    report.verified += 1;
-    report.messages_checked += v.checked;
-    if !v.valid {
-        report.broken += 1;
-        report.broken_conversations.push((conversation_id, v.first_invalid_index));
-        tracing::error!(
-            function = FUNCTION,
-            %conversation_id,
-            first_invalid_index = ?v.first_invalid_index,
-            reason = v.reason.as_deref().unwrap_or_default(),
-            "message chain broken"
-        );
-    }
-    Ok(())
+    Ok((conversation_id, Some(v)))
 }

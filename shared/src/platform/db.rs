@@ -165,6 +165,11 @@ impl Database {
         Ok(Self { pool })
     }
 
+    /// How many connections the pool may hold at once.
+    pub fn max_size(&self) -> usize {
+        self.pool.status().max_size
+    }
+
     async fn connection(&self) -> Result<Object, DbError> {
         self.pool.get().await.map_err(|e| DbError::Unavailable(e.to_string()))
     }

@@ -209,7 +209,9 @@ async fn verify_chains(bin_dir: &std::path::Path) -> Vec<Line> {
     }
     let total: i64 = owner.query_one("SELECT count(*) FROM conversation_messages", &[]).await.expect("count").get(0);
     let seed_secs = seeded.elapsed().as_secs_f64();
-    let m = crate::run_function("verify-chains", bin_dir, 0, &|_| json!({"detail": {"full": true}})).await;
+    // Four conversations at once, as infra/template.yaml configures the function.
+    let pool = [("PARLEY_DB_POOL_SIZE", "4".to_owned())];
+    let m = crate::run_function_with("verify-chains", bin_dir, 0, &pool, &|_| json!({"detail": {"full": true}})).await;
     let secs = (m.first_response - m.init).as_secs_f64();
     vec![line(
         format!(
