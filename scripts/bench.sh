@@ -9,6 +9,9 @@
 #      also runs the release gateway (`parley-local serve`) for the end-to-end section;
 #   4. docs/performance.md rewritten from the run, and the cost model block of
 #      docs/scaling.md (PARLEY_BENCH_E2E=0 skips the end-to-end run and leaves it as it is).
+# PARLEY_BENCH_ARM64_FROM=<checkout> takes the arm64 sizes from the `make package` output of
+# another checkout (its target/lambda) instead of building them again — the report names
+# that checkout's commit beside this run's.
 # PARLEY_BENCH_FUNCTIONS="health cart-get" measures only those (plus the three floor
 # functions and the two jobs the growth section runs) — a quicker, partial report that says
 # it is partial. PARLEY_BENCH_GROWTH=0 skips the growth section (it seeds a million messages).
@@ -41,7 +44,13 @@ cargo build --release "${STRIPE[@]}" -p parley-local
 unset CARGO_PROFILE_RELEASE_STRIP
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 
-if [ "${PARLEY_BENCH_ARM64:-1}" != 0 ]; then
+ARM_DIR="$TARGET/lambda"
+if [ -n "${PARLEY_BENCH_ARM64_FROM:-}" ]; then
+  ARM_DIR="$PARLEY_BENCH_ARM64_FROM/target/lambda"
+  [ -d "$ARM_DIR" ] || die "PARLEY_BENCH_ARM64_FROM: no $ARM_DIR (run make package there first)"
+  export PARLEY_BENCH_ARM64_COMMIT="$(git -C "$PARLEY_BENCH_ARM64_FROM" rev-parse --short HEAD)"
+  say "arm64 sizes from $ARM_DIR (commit $PARLEY_BENCH_ARM64_COMMIT)"
+elif [ "${PARLEY_BENCH_ARM64:-1}" != 0 ]; then
   PKG_VENV="$LOCAL/venv-package"
   ensure_venv "$PKG_VENV" "$ROOT/infra/requirements-package.txt"
   if ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
@@ -53,9 +62,9 @@ if [ "${PARLEY_BENCH_ARM64:-1}" != 0 ]; then
 fi
 
 SIZES="$LOCAL/bench-sizes.tsv"
-python3 - "$TARGET" "$SIZES" "${functions[@]}" <<'PY'
+python3 - "$TARGET" "$ARM_DIR" "$SIZES" "${functions[@]}" <<'PY'
 import io, os, subprocess, sys, zipfile
-target, out, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+target, arm_dir, out, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 def zipped(path):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
@@ -67,8 +76,9 @@ def stripped(path):
     return copy
 with open(out, "w") as f:
     for n in names:
-        arm = os.path.join(target, "lambda", n, "bootstrap")
-        arm_size = str(zipped(arm)) if os.environ.get("PARLEY_BENCH_ARM64", "1") != "0" and os.path.exists(arm) else "-"
+        arm = os.path.join(arm_dir, n, "bootstrap")
+        arm_size = str(zipped(arm)) if os.path.exists(arm) and (
+            os.environ.get("PARLEY_BENCH_ARM64", "1") != "0" or os.environ.get("PARLEY_BENCH_ARM64_FROM")) else "-"
         f.write(f"{n}\t{zipped(stripped(os.path.join(target, 'release', n)))}\t{arm_size}\n")
 PY
 

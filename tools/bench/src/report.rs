@@ -182,8 +182,11 @@ fn budget(run: &Run<'_>) {
         let worst = arm.iter().map(|(_, s)| *s).fold(0.0, f64::max);
         let over: Vec<&str> = arm.iter().filter(|(_, s)| *s > ZIP_GOAL_MB).map(|(n, _)| *n).collect();
         println!(
-            "| zipped arm64 `bootstrap` ≤ 8 MB, every function | worst {worst:.2} MB{} | {} |",
+            "| zipped arm64 `bootstrap` ≤ 8 MB, every function | worst {worst:.2} MB{}{} | {} |",
             if over.is_empty() { String::new() } else { format!(" — over: {}", over.join(", ")) },
+            std::env::var("PARLEY_BENCH_ARM64_COMMIT")
+                .map(|c| format!(" (`make package` at `{c}`)"))
+                .unwrap_or_default(),
             verdict(over.is_empty())
         );
     }
@@ -294,6 +297,12 @@ fn sizes_table(run: &Run<'_>) {
     println!(
         "Zipped `bootstrap` as Lambda receives it (deflate, level 9). arm64 is what ships (cargo-lambda with zig).\n"
     );
+    if let Ok(commit) = std::env::var("PARLEY_BENCH_ARM64_COMMIT") {
+        println!(
+            "**The arm64 column is from another build**: `make package` at commit `{commit}` \
+             (`PARLEY_BENCH_ARM64_FROM`), not this run's commit; the x86_64 columns are this run's.\n"
+        );
+    }
     println!(
         "The last column splits each x86_64 binary's code by the crate each function symbol's path names \
          (what `cargo bloat --crates` reports; `core`, `alloc` and `std` hold the generic code instantiated for \
