@@ -119,6 +119,7 @@ export PARLEY_BENCH_COMMIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD
 # (still checked, so their DynamoDB calls are measured) from refusing them.
 export PARLEY_SESSION_RATE_LIMIT=100000000/60s PARLEY_ANONYMOUS_ADDRESS_RATE_LIMIT=100000000/60s
 export PARLEY_CHAT_RATE_LIMIT_USER=100000000/60s PARLEY_CHAT_RATE_LIMIT_ANONYMOUS=100000000/60s
+export PARLEY_TONE_RATE_LIMIT=100000000/60s PARLEY_SIGN_RATE_LIMIT=100000000/60s
 
 say "measuring"
 # How long the builds and the stack took, for the report's header (the 40-minute goal).

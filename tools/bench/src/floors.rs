@@ -24,8 +24,15 @@ struct Case {
 }
 
 impl Case {
+    /// `event` for every invocation, each with a request id of its own as API Gateway gives
+    /// it (a function may key work on it: subscription-create's Stripe idempotency key).
     fn new(function: &'static str, event: Value, outside: &'static str) -> Case {
-        Case { function, event: Box::new(move |_| event.clone()), outside }
+        let event = move |_| {
+            let mut e = event.clone();
+            e["requestContext"]["requestId"] = json!(Uuid::now_v7().to_string());
+            e
+        };
+        Case { function, event: Box::new(event), outside }
     }
 
     /// A webhook driven like the table of every function drives it (signed at run time).
