@@ -412,9 +412,11 @@ async fn main() {
     let sizes = read_sizes();
     let bloat = read_bloat();
     let native_roots = native_roots_load();
+    let phone_metadata = first_phone_parse();
     report::print(&report::Run {
         measured_in: started.elapsed(),
         native_roots,
+        phone_metadata,
         bloat: &bloat,
         invocations,
         every_invocations: every_n,
@@ -439,6 +441,17 @@ fn native_roots_load() -> (Duration, usize) {
         .collect();
     times.sort();
     times[2]
+}
+
+/// How long this process's first phone number parse takes: libphonenumber's metadata
+/// (`phonenumber`) loads and compiles its patterns then, once per instance, inside the first
+/// response of the functions that parse what a person typed. Nothing in the bench parses a
+/// number before this, so it is that first parse (one measurement: it happens once).
+fn first_phone_parse() -> Duration {
+    let started = Instant::now();
+    let parsed = shared::sms::phone::Phone::parse("+447911123456", Default::default(), "phone");
+    assert!(parsed.is_ok(), "a valid UK mobile number parses");
+    started.elapsed()
 }
 
 /// Zipped sizes from `PARLEY_BENCH_SIZES` (written by `scripts/bench.sh`): per function,

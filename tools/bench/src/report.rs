@@ -20,6 +20,8 @@ pub struct Run<'a> {
     /// Loading the system's root certificates, as the AWS SDK does on its first call: the
     /// median time, and how many.
     pub native_roots: (Duration, usize),
+    /// The first phone number parse in a process (libphonenumber's metadata loading).
+    pub phone_metadata: Duration,
     pub invocations: usize,
     pub every_invocations: usize,
     pub floor: &'a [Measured],
@@ -275,6 +277,13 @@ fn every_table(run: &Run<'_>) {
          inside that function's first response. On this Debian machine that reads the bundle and every \
          file in `/etc/ssl/certs`; Lambda's Amazon Linux keeps a bundle and few files there.\n",
         ms(roots)
+    );
+    println!(
+        "`phone-verification-start` and `phone-verification-check` parse the number a person typed with \
+         libphonenumber's metadata (the `phonenumber` crate), which loads and compiles its patterns on the \
+         first parse: {} here (the bench's own first parse; it happens once per process), inside those \
+         functions' first response when their sample reaches the parse.\n",
+        ms(run.phone_metadata)
     );
 }
 
