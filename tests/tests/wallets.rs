@@ -371,6 +371,50 @@ async fn wallet_creation_honours_idempotency_key() {
 }
 
 #[tokio::test]
+async fn creating_a_wallet_holds_no_database_transaction_while_kms_answers() {
+    // GIVEN a user without a wallet, and a KMS that accepts the connection and answers nothing
+    // for a second (its requests then time out: 503)
+    let user = Uuid::now_v7();
+    let hung = hanging_server().await;
+    let sdk = shared::platform::aws::load().await;
+    let slow_kms = aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::config::Builder::from(&sdk)
+            .endpoint_url(hung)
+            .timeout_config(
+                aws_sdk_kms::config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(std::time::Duration::from_secs(1))
+                    .build(),
+            )
+            .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    // (its own application_name, so only this state's connections are counted)
+    let name = format!("create-kms-{}", Uuid::now_v7().simple());
+    let url = format!("{}?application_name={name}", setting("PARLEY_DATABASE_URL"));
+    let state = wallet_create::State::from_source(&env_with(&[("PARLEY_DATABASE_URL", &url)]))
+        .await
+        .unwrap()
+        .with_custody(shared::wallets::custody::KeyCustody::new(slow_kms, setting("PARLEY_KMS_KEY_ID")));
+    // WHEN a wallet is requested, and half-way through the KMS wait the database is asked
+    // what this state's connections are doing
+    let request = bearer_request("POST", "/v1/wallets", &user_token(user), None);
+    let creating = tokio::spawn(async move { wallet_create::handle(&state, request).await });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let states = connection_states(&name).await;
+    // THEN the handler looked for a wallet (a connection exists) and holds no transaction
+    // (nor the per-user lock) while KMS answers
+    assert!(!states.is_empty(), "the handler has not reached the database yet");
+    assert!(states.iter().all(|s| s == "idle"), "a transaction waits on KMS: {states:?}");
+    // AND the request ends in a 503, with no wallet written
+    let resp = creating.await.unwrap();
+    assert_eq!(resp.status(), 503);
+    let db = connect(&setting("PARLEY_MIGRATE_DATABASE_URL")).await;
+    let wallets: i64 =
+        db.query_one("SELECT count(*) FROM user_wallets WHERE user_id = $1", &[&user]).await.unwrap().get(0);
+    assert_eq!(wallets, 0);
+}
+
+#[tokio::test]
 async fn signing_holds_no_database_transaction_while_kms_answers() {
     // GIVEN a user with a wallet, and a KMS that accepts the connection and answers nothing
     // for a second (its requests then time out: 503)

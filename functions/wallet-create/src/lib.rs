@@ -69,10 +69,9 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
     state
         .idempotency
         .run(FUNCTION, &caller.key(), req, || async {
-            let tx = state.api.db.begin(&caller).await?;
             let (wallet, created) =
-                wallets::create(&tx, &state.custody, user_id, state.faucet_cents, &request_id).await?;
-            tx.commit().await?;
+                wallets::create(&state.api.db, &caller, &state.custody, user_id, state.faucet_cents, &request_id)
+                    .await?;
             http::json(if created { StatusCode::CREATED } else { StatusCode::OK }, &wallet)
         })
         .await

@@ -2,8 +2,9 @@
 //!
 //! Guarantees:
 //! - one wallet per user (a unique constraint), and concurrent first requests make one
-//!   wallet with one KMS call: creation holds a per-user transaction lock, checks, encrypts,
-//!   inserts;
+//!   wallet: creation encrypts a new key outside any transaction, then holds a per-user
+//!   transaction lock, checks again and inserts (a request that loses the race drops its
+//!   key, never stored, and returns the winner's wallet);
 //! - the private key is encrypted by KMS before the row is written; if KMS fails nothing is
 //!   written and the caller gets 503;
 //! - signing decrypts the key for that one call, checks it still derives the stored address,
@@ -71,16 +72,22 @@ pub async fn find(tx: &Tx, user_id: Uuid) -> Result<Option<Wallet>, ApiError> {
 
 /// The user's wallet, created (and credited `faucet_cents` when > 0) if it has none.
 /// Returns whether it was created now.
+///
+/// Like [`sign`], KMS is called between two short transactions, never inside one: the first
+/// looks for an existing wallet; then a new key is generated and encrypted; the second takes
+/// the user's lock, checks again and writes the wallet, its faucet credit and the audit entry.
 pub async fn create(
-    tx: &Tx,
+    db: &Database,
+    caller: &Caller,
     custody: &KeyCustody,
     user_id: Uuid,
     faucet_cents: i64,
     request_id: &str,
 ) -> Result<(Wallet, bool), ApiError> {
-    let lock_key = format!("wallet:{user_id}");
-    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[(&lock_key, Type::TEXT)]).await?;
-    if let Some(existing) = find(tx, user_id).await? {
+    let tx = db.begin(caller).await?;
+    let existing = find(&tx, user_id).await?;
+    tx.commit().await?;
+    if let Some(existing) = existing {
         return Ok((existing, false));
     }
     let wallet_id = Uuid::now_v7();
@@ -91,6 +98,14 @@ pub async fn create(
         ApiError::unavailable("key custody (KMS)")
     })?;
     drop(key);
+    let tx = db.begin(caller).await?;
+    let lock_key = format!("wallet:{user_id}");
+    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[(&lock_key, Type::TEXT)]).await?;
+    if let Some(existing) = find(&tx, user_id).await? {
+        // A concurrent first request won; this key was never stored.
+        tx.commit().await?;
+        return Ok((existing, false));
+    }
     tx.execute(
         "INSERT INTO user_wallets (id, user_id, address, encrypted_private_key, kms_key_id, key_format) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -106,11 +121,11 @@ pub async fn create(
     .await?;
     if faucet_cents > 0 {
         let (outcome, _) =
-            ledger::post(tx, wallet_id, faucet_cents, Reason::Faucet, &format!("faucet:{wallet_id}")).await?;
+            ledger::post(&tx, wallet_id, faucet_cents, Reason::Faucet, &format!("faucet:{wallet_id}")).await?;
         debug_assert_eq!(outcome, Outcome::Applied);
     }
     audit::record(
-        tx,
+        &tx,
         &Entry {
             actor_user_id: Some(user_id),
             action: "wallet.created",
@@ -121,7 +136,8 @@ pub async fn create(
         },
     )
     .await?;
-    let wallet = find(tx, user_id).await?.ok_or_else(ApiError::internal)?;
+    let wallet = find(&tx, user_id).await?.ok_or_else(ApiError::internal)?;
+    tx.commit().await?;
     Ok((wallet, true))
 }
 
