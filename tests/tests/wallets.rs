@@ -370,11 +370,10 @@ async fn wallet_creation_honours_idempotency_key() {
     assert_eq!((fresh.status, &fresh.body["id"]), (200, &first.body["id"]));
 }
 
-#[tokio::test]
-async fn creating_a_wallet_holds_no_database_transaction_while_kms_answers() {
-    // GIVEN a user without a wallet, and a KMS that accepts the connection and answers nothing
-    // for a second (its requests then time out: 503)
-    let user = Uuid::now_v7();
+/// Key custody whose KMS accepts the connection and answers nothing, so each call times out
+/// after a second (503); and a database URL with an `application_name` of its own, starting
+/// with `label`, so only that state's connections are counted ([`connection_states`]).
+async fn hanging_kms_and_own_database(label: &str) -> (shared::wallets::custody::KeyCustody, String, String) {
     let hung = hanging_server().await;
     let sdk = shared::platform::aws::load().await;
     let slow_kms = aws_sdk_kms::Client::from_conf(
@@ -388,13 +387,22 @@ async fn creating_a_wallet_holds_no_database_transaction_while_kms_answers() {
             .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
             .build(),
     );
-    // (its own application_name, so only this state's connections are counted)
-    let name = format!("create-kms-{}", Uuid::now_v7().simple());
+    let custody = shared::wallets::custody::KeyCustody::new(slow_kms, setting("PARLEY_KMS_KEY_ID"));
+    let name = format!("{label}-kms-{}", Uuid::now_v7().simple());
     let url = format!("{}?application_name={name}", setting("PARLEY_DATABASE_URL"));
+    (custody, name, url)
+}
+
+#[tokio::test]
+async fn creating_a_wallet_holds_no_database_transaction_while_kms_answers() {
+    // GIVEN a user without a wallet, and a KMS that accepts the connection and answers nothing
+    // for a second (its requests then time out: 503)
+    let user = Uuid::now_v7();
+    let (custody, name, url) = hanging_kms_and_own_database("create").await;
     let state = wallet_create::State::from_source(&env_with(&[("PARLEY_DATABASE_URL", &url)]))
         .await
         .unwrap()
-        .with_custody(shared::wallets::custody::KeyCustody::new(slow_kms, setting("PARLEY_KMS_KEY_ID")));
+        .with_custody(custody);
     // WHEN a wallet is requested, and half-way through the KMS wait the database is asked
     // what this state's connections are doing
     let request = bearer_request("POST", "/v1/wallets", &user_token(user), None);
@@ -420,26 +428,11 @@ async fn signing_holds_no_database_transaction_while_kms_answers() {
     // for a second (its requests then time out: 503)
     let user = Uuid::now_v7();
     create_wallet(&as_user(user)).await.assert_status(201);
-    let hung = hanging_server().await;
-    let sdk = shared::platform::aws::load().await;
-    let slow_kms = aws_sdk_kms::Client::from_conf(
-        aws_sdk_kms::config::Builder::from(&sdk)
-            .endpoint_url(hung)
-            .timeout_config(
-                aws_sdk_kms::config::timeout::TimeoutConfig::builder()
-                    .operation_timeout(std::time::Duration::from_secs(1))
-                    .build(),
-            )
-            .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
-            .build(),
-    );
-    // (its own application_name, so only this state's connections are counted)
-    let name = format!("sign-kms-{}", Uuid::now_v7().simple());
-    let url = format!("{}?application_name={name}", setting("PARLEY_DATABASE_URL"));
+    let (custody, name, url) = hanging_kms_and_own_database("sign").await;
     let state = wallet_sign::State::from_source(&env_with(&[("PARLEY_DATABASE_URL", &url)]))
         .await
         .unwrap()
-        .with_custody(shared::wallets::custody::KeyCustody::new(slow_kms, setting("PARLEY_KMS_KEY_ID")));
+        .with_custody(custody);
     // WHEN a signature is requested, and half-way through the KMS wait the database is asked
     // what this state's connections are doing
     let request =
