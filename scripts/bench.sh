@@ -44,7 +44,8 @@ cargo build --release "${STRIPE[@]}" -p parley-local
 unset CARGO_PROFILE_RELEASE_STRIP
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 
-ARM_DIR="$TARGET/lambda"
+# Where the arm64 bootstraps are read from; none when they are neither built nor borrowed.
+ARM_DIR=""
 if [ -n "${PARLEY_BENCH_ARM64_FROM:-}" ]; then
   ARM_DIR="$PARLEY_BENCH_ARM64_FROM/target/lambda"
   [ -d "$ARM_DIR" ] || die "PARLEY_BENCH_ARM64_FROM: no $ARM_DIR (run make package there first)"
@@ -59,6 +60,7 @@ elif [ "${PARLEY_BENCH_ARM64:-1}" != 0 ]; then
   say "building ${#functions[@]} functions for arm64 with cargo-lambda (what ships)"
   PATH="$PKG_VENV/bin:$PATH" cargo lambda build --release --arm64 "${PLAIN[@]}"
   if [ ${#STRIPE[@]} -gt 0 ]; then PATH="$PKG_VENV/bin:$PATH" cargo lambda build --release --arm64 "${STRIPE[@]}"; fi
+  ARM_DIR="$TARGET/lambda"
 fi
 
 SIZES="$LOCAL/bench-sizes.tsv"
@@ -77,8 +79,7 @@ def stripped(path):
 with open(out, "w") as f:
     for n in names:
         arm = os.path.join(arm_dir, n, "bootstrap")
-        arm_size = str(zipped(arm)) if os.path.exists(arm) and (
-            os.environ.get("PARLEY_BENCH_ARM64", "1") != "0" or os.environ.get("PARLEY_BENCH_ARM64_FROM")) else "-"
+        arm_size = str(zipped(arm)) if arm_dir and os.path.exists(arm) else "-"
         f.write(f"{n}\t{zipped(stripped(os.path.join(target, 'release', n)))}\t{arm_size}\n")
 PY
 

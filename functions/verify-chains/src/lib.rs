@@ -36,8 +36,6 @@ pub struct State {
     db: Database,
     batch_size: i64,
     max_age_days: i32,
-    /// Conversations verified at once: the pool's size.
-    concurrency: usize,
 }
 
 impl State {
@@ -56,8 +54,7 @@ impl State {
         if max_age_days < 1 {
             return Err(ConfigError::new("PARLEY_VERIFY_MAX_AGE_DAYS", "must be at least 1"));
         }
-        let db = Database::from_env(src, "PARLEY_SERVICE_DATABASE_URL")?;
-        Ok(Self { concurrency: db.max_size(), db, batch_size, max_age_days })
+        Ok(Self { db: Database::from_env(src, "PARLEY_SERVICE_DATABASE_URL")?, batch_size, max_age_days })
     }
 }
 
@@ -102,8 +99,9 @@ pub async fn run(state: &State, full: bool) -> Result<Report, DbError> {
         let batch = next_batch(state, after, full).await?;
         let Some(last) = batch.last() else { break };
         after = *last;
+        // As many at once as the pool has connections: each holds one.
         let mut verified =
-            futures::stream::iter(batch).map(|id| verify_one(state, id)).buffer_unordered(state.concurrency);
+            futures::stream::iter(batch).map(|id| verify_one(state, id)).buffer_unordered(state.db.max_size());
         while let Some((conversation_id, outcome)) = verified.try_next().await? {
             let Some(v) = outcome else { continue }; // deleted since the batch was read
             report.verified += 1;

@@ -417,6 +417,7 @@ async fn main() {
         measured_in: started.elapsed(),
         native_roots,
         phone_metadata,
+        arm64_commit: std::env::var("PARLEY_BENCH_ARM64_COMMIT").ok(),
         bloat: &bloat,
         invocations,
         every_invocations: every_n,

@@ -22,6 +22,9 @@ pub struct Run<'a> {
     pub native_roots: (Duration, usize),
     /// The first phone number parse in a process (libphonenumber's metadata loading).
     pub phone_metadata: Duration,
+    /// The commit of the `make package` build the arm64 sizes came from, when not this run's
+    /// (`PARLEY_BENCH_ARM64_FROM`).
+    pub arm64_commit: Option<String>,
     pub invocations: usize,
     pub every_invocations: usize,
     pub floor: &'a [Measured],
@@ -186,9 +189,7 @@ fn budget(run: &Run<'_>) {
         println!(
             "| zipped arm64 `bootstrap` ≤ 8 MB, every function | worst {worst:.2} MB{}{} | {} |",
             if over.is_empty() { String::new() } else { format!(" — over: {}", over.join(", ")) },
-            std::env::var("PARLEY_BENCH_ARM64_COMMIT")
-                .map(|c| format!(" (`make package` at `{c}`)"))
-                .unwrap_or_default(),
+            run.arm64_commit.as_ref().map(|c| format!(" (`make package` at `{c}`)")).unwrap_or_default(),
             verdict(over.is_empty())
         );
     }
@@ -306,7 +307,7 @@ fn sizes_table(run: &Run<'_>) {
     println!(
         "Zipped `bootstrap` as Lambda receives it (deflate, level 9). arm64 is what ships (cargo-lambda with zig).\n"
     );
-    if let Ok(commit) = std::env::var("PARLEY_BENCH_ARM64_COMMIT") {
+    if let Some(commit) = &run.arm64_commit {
         println!(
             "**The arm64 column is from another build**: `make package` at commit `{commit}` \
              (`PARLEY_BENCH_ARM64_FROM`), not this run's commit; the x86_64 columns are this run's.\n"
