@@ -1,7 +1,5 @@
-use lambda_http::{Error, service_fn};
+use orders_list::{FUNCTION, State, handle};
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    let state = shared::platform::runtime::start(orders_list::FUNCTION, orders_list::State::from_env).await;
-    lambda_http::run(service_fn(|req| async { Ok::<_, Error>(orders_list::handle(&state, req).await) })).await
+fn main() -> Result<(), shared::platform::runtime::Error> {
+    shared::platform::runtime::run_http(FUNCTION, State::from_env, handle)
 }

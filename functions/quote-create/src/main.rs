@@ -1,7 +1,5 @@
-use lambda_http::{Error, service_fn};
+use quote_create::{FUNCTION, State, handle};
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    let state = shared::platform::runtime::start(quote_create::FUNCTION, quote_create::State::from_env).await;
-    lambda_http::run(service_fn(|req| async { Ok::<_, Error>(quote_create::handle(&state, req).await) })).await
+fn main() -> Result<(), shared::platform::runtime::Error> {
+    shared::platform::runtime::run_http(FUNCTION, State::from_env, handle)
 }

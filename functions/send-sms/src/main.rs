@@ -1,10 +1,8 @@
 // The send loop's future nests deeply (outbox → Twilio client → lazily fetched token).
 #![recursion_limit = "256"]
 
-use lambda_runtime::{Error, service_fn};
+use send_sms::{FUNCTION, State, handle};
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    let state = shared::platform::runtime::start(send_sms::FUNCTION, send_sms::State::from_env).await;
-    lambda_runtime::run(service_fn(|event| send_sms::handle(&state, event))).await
+fn main() -> Result<(), shared::platform::runtime::Error> {
+    shared::platform::runtime::run_job(FUNCTION, State::from_env, handle)
 }

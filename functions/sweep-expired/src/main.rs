@@ -1,7 +1,5 @@
-use lambda_runtime::{Error, service_fn};
+use sweep_expired::{FUNCTION, State, handle};
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    let state = shared::platform::runtime::start(sweep_expired::FUNCTION, sweep_expired::State::from_env).await;
-    lambda_runtime::run(service_fn(|event| sweep_expired::handle(&state, event))).await
+fn main() -> Result<(), shared::platform::runtime::Error> {
+    shared::platform::runtime::run_job(FUNCTION, State::from_env, handle)
 }

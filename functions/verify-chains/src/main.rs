@@ -1,7 +1,5 @@
-use lambda_runtime::{Error, service_fn};
+use verify_chains::{FUNCTION, State, handle};
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    let state = shared::platform::runtime::start(verify_chains::FUNCTION, verify_chains::State::from_env).await;
-    lambda_runtime::run(service_fn(|event| verify_chains::handle(&state, event))).await
+fn main() -> Result<(), shared::platform::runtime::Error> {
+    shared::platform::runtime::run_job(FUNCTION, State::from_env, handle)
 }
