@@ -350,3 +350,32 @@ split_by_stripe() {
     if grep -q 'features = \["stripe"\]' "$ROOT/functions/$f/Cargo.toml"; then STRIPE+=(-p "$f"); else PLAIN+=(-p "$f"); fi
   done
 }
+
+# The release builds run two cargo commands (split_by_stripe): without and with Stripe, for
+# arm64 as shipped, and for x86_64 with the bench and the gateway. Each pair must ask the same
+# features of every dependency both use; one that differs is built again in the second
+# command, with everything that depends on it (the AWS SDK, for rustls), which doubles the
+# build. Fails naming each such crate and its two feature lists.
+check_release_features() {
+  local fns=() d
+  for d in "$ROOT"/functions/*/; do fns+=("$(basename "$d")"); done
+  split_by_stripe "${fns[@]}"
+  local differ
+  local arm=(--target aarch64-unknown-linux-gnu)
+  differ=$(feature_differences "$(features_of "${arm[@]}" "${PLAIN[@]}")" "$(features_of "${arm[@]}" "${STRIPE[@]}")")$'\n'
+  differ+=$(feature_differences "$(features_of "${PLAIN[@]}" -p parley-bench)" "$(features_of "${STRIPE[@]}" -p parley-local)")
+  if [ -n "${differ//[$'\n ']/}" ]; then
+    echo "$differ" >&2
+    die "dependencies built with different features by the two release commands (align them in the workspace Cargo.toml)"
+  fi
+}
+features_of() {
+  cargo tree -q -e normal,build --prefix none -f '{p} [{f}]' "$@" | sed 's/ (\*)$//; s/ (proc-macro)$//' | grep -v ' (/' | sort -u
+}
+feature_differences() {
+  # A crate in both lists (host and target builds may each list it once) whose lines differ.
+  local only
+  only=$(comm -3 <(echo "$1") <(echo "$2") | sed 's/^\t//')
+  comm -12 <(echo "$1" | cut -d' ' -f1,2 | sort -u) <(echo "$2" | cut -d' ' -f1,2 | sort -u) |
+    while read -r name version; do grep -F "$name $version [" <<<"$only" | sed 's/^/  /'; done
+}

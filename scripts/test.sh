@@ -33,6 +33,9 @@ else
   say "clippy is not part of this toolchain; skipping lints"
 fi
 
+say "release builds: both cargo commands share every dependency's build"
+check_release_features
+
 say "building"
 cargo build --workspace --bins
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"

@@ -72,22 +72,22 @@ impl Row {
 
 pub struct Gateway {
     pub url: String,
-    _child: tokio::process::Child,
+    _child: crate::KillOnDrop,
 }
 
 pub async fn start_gateway(bin_dir: &Path) -> Gateway {
     let dir = std::env::temp_dir().join(format!("parley-bench-gateway-{}", Uuid::now_v7()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let port_file = dir.join("port");
-    let child = tokio::process::Command::new(bin_dir.join("parley-local"))
+    let child = std::process::Command::new(bin_dir.join("parley-local"))
         .args(["serve", "--addr", "127.0.0.1:0", "--port-file"])
         .arg(&port_file)
         .env("PARLEY_LOG", "warn")
         .env("PARLEY_DB_POOL_SIZE", GATEWAY_POOL.to_string())
         .env("PARLEY_SIGN_RATE_LIMIT", "100000000/60s")
         .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
         .spawn()
+        .map(crate::KillOnDrop)
         .expect("the release parley-local starts (built by scripts/bench.sh)");
     for _ in 0..300 {
         if let Ok(port) = std::fs::read_to_string(&port_file)

@@ -197,6 +197,18 @@ async fn run_function(
     run_function_with(name, bin_dir, invocations, &[], make_event).await
 }
 
+/// A child process killed (and reaped) when dropped: a function under test, or the gateway.
+/// `std::process` rather than `tokio::process`, so the bench asks nothing of tokio that the
+/// functions do not, and its release build shares every dependency build with theirs.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// [`run_function`] with environment variables set for the function.
 async fn run_function_with(
     name: &str,
@@ -210,7 +222,7 @@ async fn run_function_with(
     let addr = serve_runtime(api.clone()).await;
     let binary = bin_dir.join(name);
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(&binary)
+    let child = std::process::Command::new(&binary)
         .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", name)
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
@@ -218,10 +230,10 @@ async fn run_function_with(
         .env("PARLEY_LOG", "warn")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-    let pid = child.id().unwrap_or(0);
+    let child = KillOnDrop(child);
+    let pid = child.0.id();
     let mut warm = Vec::with_capacity(invocations);
     let mut first_response = Duration::ZERO;
     let mut rss_early_kb = 0;
@@ -246,7 +258,7 @@ async fn run_function_with(
     let init = api.first_next.lock().await.map(|t| t - started).unwrap_or_default();
     let rss_late_kb = proc_status_kb(pid, "VmRSS:");
     let peak_kb = proc_status_kb(pid, "VmHWM:");
-    let _ = child.kill().await;
+    drop(child);
     warm.sort();
     Measured {
         name: name.to_owned(),
