@@ -7,7 +7,8 @@
 #   3. `sam build` of infra/template.yaml (BuildMethod rust-cargolambda, no beta flag from
 #      SAM CLI 1.170): it reuses step 2's build and writes .aws-sam/build/.
 #   4. each function's zipped bootstrap size, checked against the 8 MB budget (design §6).
-# Slow on a small machine (release builds with LTO): minutes per function.
+# The dependencies are built once for both cargo commands (the features they get are the
+# same: see the workspace Cargo.toml); each function then adds its own crate and link.
 # Options: PACKAGE_FUNCTIONS="health migrate" builds only those (a quick check).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
