@@ -377,5 +377,5 @@ feature_differences() {
   local only
   only=$(comm -3 <(echo "$1") <(echo "$2") | sed 's/^\t//')
   comm -12 <(echo "$1" | cut -d' ' -f1,2 | sort -u) <(echo "$2" | cut -d' ' -f1,2 | sort -u) |
-    while read -r name version; do grep -F "$name $version [" <<<"$only" | sed 's/^/  /'; done
+    while read -r name version; do grep -F "$name $version [" <<<"$only" | sed 's/^/  /' || true; done
 }
