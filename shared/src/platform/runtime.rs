@@ -24,12 +24,17 @@ use crate::platform::config::ConfigError;
 
 pub use lambda_runtime::Error;
 
-/// An HTTP function's handler once its state is built: one boxed response future per request.
-pub type HttpHandler = Box<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>>>;
+/// One request's response, boxed so the loop below need not know the handler's future type.
+pub type HttpFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
 
-/// A job's (or queue consumer's) handler once its state is built: the event in, its report
-/// as JSON out.
-pub type JobHandler = Box<dyn Fn(LambdaEvent<Value>) -> Pin<Box<dyn Future<Output = Result<Value, Error>> + Send>>>;
+/// An HTTP function's handler once its state is built.
+pub type HttpHandler = Box<dyn Fn(Request) -> HttpFuture>;
+
+/// One job run's report as JSON, boxed (see [`HttpFuture`]).
+pub type JobFuture = Pin<Box<dyn Future<Output = Result<Value, Error>> + Send>>;
+
+/// A job's (or queue consumer's) handler once its state is built.
+pub type JobHandler = Box<dyn Fn(LambdaEvent<Value>) -> JobFuture>;
 
 /// Initialises logging and builds the function's state, or exits naming the bad setting.
 pub async fn start<S>(function: &'static str, build: impl AsyncFnOnce() -> Result<S, ConfigError>) -> S {
@@ -37,12 +42,23 @@ pub async fn start<S>(function: &'static str, build: impl AsyncFnOnce() -> Resul
     crate::platform::config::exit_on_error(function, build().await)
 }
 
+/// [`start`], for the rest of the process: the state is leaked once, so each event's future
+/// can borrow it for `'static` and be boxed.
+async fn start_for_process<S: 'static>(
+    function: &'static str,
+    build: impl AsyncFnOnce() -> Result<S, ConfigError>,
+) -> &'static S {
+    Box::leak(Box::new(start(function, build).await))
+}
+
 /// Runs an HTTP function (API Gateway HTTP API events): `build` makes the state once, then
 /// `handle` answers each request. The whole of a function's `main`:
 ///
 /// ```ignore
+/// use cart_get::{FUNCTION, State, handle};
+///
 /// fn main() -> Result<(), shared::platform::runtime::Error> {
-///     shared::platform::runtime::run_http(cart_get::FUNCTION, cart_get::State::from_env, cart_get::handle)
+///     shared::platform::runtime::run_http(FUNCTION, State::from_env, handle)
 /// }
 /// ```
 pub fn run_http<S, F, Fut>(
@@ -56,11 +72,8 @@ where
     Fut: Future<Output = Response> + Send + 'static,
 {
     run_http_boxed(Box::pin(async move {
-        // The state lives as long as the process: leaking it lets each request's future
-        // borrow it for 'static, so the futures can be boxed.
-        let state: &'static S = Box::leak(Box::new(start(function, build).await));
-        Box::new(move |req| Box::pin(handle(state, req)) as Pin<Box<dyn Future<Output = Response> + Send>>)
-            as HttpHandler
+        let state = start_for_process(function, build).await;
+        Box::new(move |req| Box::pin(handle(state, req)) as HttpFuture) as HttpHandler
     }))
 }
 
@@ -78,11 +91,10 @@ where
     R: Serialize,
 {
     run_job_boxed(Box::pin(async move {
-        let state: &'static S = Box::leak(Box::new(start(function, build).await));
+        let state = start_for_process(function, build).await;
         Box::new(move |event| {
             let report = handle(state, event);
-            Box::pin(async move { Ok(serde_json::to_value(report.await?)?) })
-                as Pin<Box<dyn Future<Output = Result<Value, Error>> + Send>>
+            Box::pin(async move { Ok(serde_json::to_value(report.await?)?) }) as JobFuture
         }) as JobHandler
     }))
 }
