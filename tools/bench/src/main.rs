@@ -430,6 +430,8 @@ async fn main() {
         native_roots,
         phone_metadata,
         arm64_commit: std::env::var("PARLEY_BENCH_ARM64_COMMIT").ok(),
+        setup_seconds: std::env::var("PARLEY_BENCH_SETUP_SECONDS").ok().and_then(|v| v.parse().ok()),
+        clean: std::env::var("PARLEY_BENCH_CLEAN").as_deref() == Ok("1"),
         bloat: &bloat,
         invocations,
         every_invocations: every_n,

@@ -25,6 +25,10 @@ pub struct Run<'a> {
     /// The commit of the `make package` build the arm64 sizes came from, when not this run's
     /// (`PARLEY_BENCH_ARM64_FROM`).
     pub arm64_commit: Option<String>,
+    /// What `scripts/bench.sh` spent before measuring (builds, venvs, the stack), in seconds.
+    pub setup_seconds: Option<f64>,
+    /// Whether the run began with no target directory (a clean clone: the 40-minute goal's case).
+    pub clean: bool,
     pub invocations: usize,
     pub every_invocations: usize,
     pub floor: &'a [Measured],
@@ -81,7 +85,6 @@ pub fn print(run: &Run<'_>) {
         run.invocations,
         run.every_invocations,
     );
-    let setup: Option<u64> = std::env::var("PARLEY_BENCH_SETUP_SECONDS").ok().and_then(|v| v.parse().ok());
     // scripts/bench.sh: "x86_64_build=<s> arm64_build=<s>", the phases inside the setup time.
     let phases: Vec<String> = std::env::var("PARLEY_BENCH_PHASES")
         .unwrap_or_default()
@@ -94,7 +97,7 @@ pub fn print(run: &Run<'_>) {
     println!(
         "This run took {}{} to build and start the stack, then {:.1} min to measure (goal: a full run within 40 \
          minutes).\n",
-        setup.map(|s| format!("{:.1} min", s as f64 / 60.0)).unwrap_or_else(|| "an unknown time".into()),
+        run.setup_seconds.map(|s| format!("{:.1} min", s / 60.0)).unwrap_or_else(|| "an unknown time".into()),
         if phases.is_empty() { String::new() } else { format!(" ({})", phases.join(", ")) },
         run.measured_in.as_secs_f64() / 60.0
     );
@@ -204,11 +207,10 @@ fn budget(run: &Run<'_>) {
         );
     }
     // The whole run, builds included, is only judged when it is the one the goal names.
-    let setup = std::env::var("PARLEY_BENCH_SETUP_SECONDS").ok().and_then(|v| v.parse::<f64>().ok());
-    if let Some(setup) = setup {
+    if let Some(setup) = run.setup_seconds {
         let minutes = (setup + run.measured_in.as_secs_f64()) / 60.0;
         let mut not_judged = Vec::new();
-        if std::env::var("PARLEY_BENCH_CLEAN").as_deref() != Ok("1") {
+        if !run.clean {
             not_judged.push("the target directory already held builds");
         }
         if std::env::var("PARLEY_BENCH_FUNCTIONS").is_ok() {
