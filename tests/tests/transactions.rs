@@ -104,3 +104,52 @@ async fn the_statement_timeout_is_set_on_every_request_transaction() {
     tx.commit().await.unwrap();
     assert_eq!(timeout, "5s");
 }
+
+fn lambda_settings(in_lambda: bool) -> std::collections::HashMap<String, String> {
+    let mut env = std::collections::HashMap::from([("PARLEY_DATABASE_URL".to_owned(), setting("DATABASE_URL"))]);
+    if in_lambda {
+        env.insert("AWS_LAMBDA_RUNTIME_API".to_owned(), "127.0.0.1:9001".to_owned());
+    }
+    env
+}
+
+/// Waits (at most 5 s) until `db` holds `n` connections; whether it got there.
+async fn holds(db: &Database, n: usize) -> bool {
+    for _ in 0..500 {
+        if db.open_connections() == n {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn in_lambda_the_first_connection_opens_during_init_without_a_query() {
+    // GIVEN a function's pool built in a Lambda execution environment
+    let db = Database::from_env(&lambda_settings(true), "PARLEY_DATABASE_URL").unwrap();
+    // THEN building it did not wait for the connection, which opens by itself
+    assert_eq!(db.open_connections(), 0, "init must not wait for the database");
+    assert!(holds(&db, 1).await, "the first connection opens in the background");
+    // AND the first query uses it rather than opening another
+    assert!(visible(&db, Caller::anonymous(Uuid::now_v7())).await.is_empty());
+    assert_eq!(db.open_connections(), 1);
+}
+
+#[tokio::test]
+async fn the_first_query_waits_for_the_connection_opening_rather_than_opening_a_second() {
+    let db = Database::from_env(&lambda_settings(true), "PARLEY_DATABASE_URL").unwrap();
+    // WHEN the first query comes while the background connect is still under way
+    assert!(visible(&db, Caller::anonymous(Uuid::now_v7())).await.is_empty());
+    // THEN one connection served both
+    assert_eq!(db.open_connections(), 1);
+}
+
+#[tokio::test]
+async fn outside_lambda_nothing_connects_before_the_first_query() {
+    let db = Database::from_env(&lambda_settings(false), "PARLEY_DATABASE_URL").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(db.open_connections(), 0);
+    assert!(visible(&db, Caller::anonymous(Uuid::now_v7())).await.is_empty());
+    assert_eq!(db.open_connections(), 1);
+}

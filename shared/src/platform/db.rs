@@ -1,7 +1,11 @@
 //! PostgreSQL: a small pool per Lambda instance and one transaction per request.
 //!
 //! Guarantees:
-//! - nothing connects at init; the first query opens a connection, later ones reuse it;
+//! - init never waits for the database: in a Lambda execution environment the function's
+//!   pool starts opening its first connection in the background while init goes on (design
+//!   brief §6), and the first query waits for that connection instead of opening a second
+//!   one beside it; elsewhere (tests, the local gateway) the first query opens it. Later
+//!   queries reuse it;
 //! - every request's work runs in one transaction that first sets `app.user_id` and
 //!   `app.anonymous_session_id` (transaction-local), so row-level security sees exactly the
 //!   caller, and a handler that forgets a `WHERE` still cannot read another caller's rows;
@@ -42,6 +46,9 @@ const STATEMENT_TIMEOUT_MS: u32 = 5_000;
 #[derive(Clone)]
 pub struct Database {
     pool: Pool,
+    /// The first connection, opening in the background since init ([`Database::from_env`]
+    /// in Lambda). The first query takes this and waits for it; later ones find it gone.
+    opening: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 #[derive(Debug)]
@@ -122,11 +129,27 @@ impl From<tokio_postgres::Error> for ApiError {
 pub const DEFAULT_POOL_SIZE: usize = 2;
 
 impl Database {
-    /// A pool for the connection string in `var` (a `postgres://` URL). Pool size comes from
-    /// `PARLEY_DB_POOL_SIZE` (default [`DEFAULT_POOL_SIZE`]).
+    /// A function's pool for the connection string in `var` (a `postgres://` URL). Pool size
+    /// comes from `PARLEY_DB_POOL_SIZE` (default [`DEFAULT_POOL_SIZE`]).
     /// `PARLEY_DB_IAM_AUTH=true` signs every new connection in with an RDS IAM token for
     /// `AWS_REGION` instead of the URL's password.
+    ///
+    /// In a Lambda execution environment (`AWS_LAMBDA_RUNTIME_API` is set) the first
+    /// connection starts opening in the background now, so the connect (TCP, TLS, sign-in)
+    /// overlaps the rest of init and the first request's own work (its AWS calls) instead of
+    /// following them. Init does not wait for it, and a failure there is only logged: the
+    /// first query then tries again itself and answers 503 if it fails too.
     pub fn from_env(src: &impl Source, var: &str) -> Result<Self, ConfigError> {
+        let db = Self::lazy_from_env(src, var)?;
+        if config::optional(src, "AWS_LAMBDA_RUNTIME_API").is_some() {
+            db.open_in_background();
+        }
+        Ok(db)
+    }
+
+    /// [`from_env`](Self::from_env) that never connects before the first query: for a pool
+    /// most requests never use (the user directory of a function without a pool of its own).
+    pub fn lazy_from_env(src: &impl Source, var: &str) -> Result<Self, ConfigError> {
         let url = config::required(src, var)?;
         let size: usize = config::parsed_or(src, "PARLEY_DB_POOL_SIZE", DEFAULT_POOL_SIZE)?;
         if size == 0 {
@@ -162,7 +185,20 @@ impl Database {
             .recycle_timeout(Some(Duration::from_secs(1)))
             .build()
             .map_err(|e| format!("cannot build a pool: {e}"))?;
-        Ok(Self { pool })
+        Ok(Self { pool, opening: Arc::default() })
+    }
+
+    /// Starts opening the pool's first connection on the current Tokio runtime (none: does
+    /// nothing). The connection goes back to the pool idle, for the first query.
+    pub fn open_in_background(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let pool = self.pool.clone();
+        let task = runtime.spawn(async move {
+            if let Err(e) = pool.get().await {
+                tracing::warn!(error = %e, "the database's first connection failed; the first query retries");
+            }
+        });
+        *self.opening.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(task);
     }
 
     /// How many connections the pool may hold at once.
@@ -170,7 +206,17 @@ impl Database {
         self.pool.status().max_size
     }
 
+    /// How many connections the pool holds now, idle or in use.
+    pub fn open_connections(&self) -> usize {
+        self.pool.status().size
+    }
+
     async fn connection(&self) -> Result<Object, DbError> {
+        let opening = self.opening.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        if let Some(task) = opening {
+            // Its connection is idle in the pool once it ends; a failure was logged there.
+            let _ = task.await;
+        }
         self.pool.get().await.map_err(|e| DbError::Unavailable(e.to_string()))
     }
 

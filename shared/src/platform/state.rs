@@ -20,7 +20,7 @@ pub struct ApiState {
 pub fn identity_from_env(src: &impl Source) -> Result<Identity, ConfigError> {
     let identity = Identity::from_env(src)?;
     match crate::platform::config::optional(src, "PARLEY_DATABASE_URL") {
-        Some(_) => Ok(identity.with_directory(Database::from_env(src, "PARLEY_DATABASE_URL")?)),
+        Some(_) => Ok(identity.with_directory(Database::lazy_from_env(src, "PARLEY_DATABASE_URL")?)),
         None => Ok(identity),
     }
 }

@@ -188,8 +188,8 @@ pub fn markdown(rows: &[Row], rust_first_response: Duration) -> String {
     let _ = writeln!(
         s,
         "\nLambda concurrency is rate × duration (cold starts aside). Connections in a transaction are what RDS \
-         Proxy must hold against Aurora at once; the client side holds one connection per warm instance (pools \
-         open lazily and a Lambda instance serves one request at a time). Aurora capacity is the PostgreSQL CPU \
+         Proxy must hold against Aurora at once; the client side holds one connection per warm instance (a pool \
+         opens one connection as the instance starts, and an instance serves one request at a time). Aurora capacity is the PostgreSQL CPU \
          the rate needs at {:.0} % utilisation, at {VCPU_PER_ACU} vCPU per ACU (at least {AURORA_MIN_ACU} ACU). \
          Today's prod stage is capped below these rates on purpose (`ApiConcurrency`, the API throttle and the data \
          stack's `MaxCapacity`); serving them means raising all three together, as the connection budget above says.\n",
