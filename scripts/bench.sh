@@ -25,7 +25,26 @@ if [ -d "${CARGO_TARGET_DIR:-$ROOT/target}" ]; then PARLEY_BENCH_CLEAN=0; else P
 export PARLEY_BENCH_CLEAN
 
 ensure_postgres
-ensure_venv
+# The Python tools (moto for the stack; cargo-lambda and zig for the arm64 build) install
+# while the x86_64 build runs: pip is mostly download and unpacking, and on a clean clone
+# that is minutes the build need not wait for.
+PKG_VENV="$LOCAL/venv-package"
+mkdir -p "$LOCAL"
+VENVS_LOG="$LOCAL/bench-venvs.log"
+(
+  ensure_venv
+  if [ -z "${PARLEY_BENCH_ARM64_FROM:-}" ] && [ "${PARLEY_BENCH_ARM64:-1}" != 0 ]; then
+    ensure_venv "$PKG_VENV" "$ROOT/infra/requirements-package.txt"
+  fi
+) >"$VENVS_LOG" 2>&1 &
+VENVS_PID=$!
+trap 'kill "$VENVS_PID" 2>/dev/null || true' EXIT
+venvs_ready() {
+  [ -z "$VENVS_PID" ] && return
+  wait "$VENVS_PID" || { cat "$VENVS_LOG" >&2; die "installing the Python tools failed (above)"; }
+  cat "$VENVS_LOG"
+  VENVS_PID=""
+}
 
 functions=()
 if [ -n "${PARLEY_BENCH_FUNCTIONS:-}" ]; then
@@ -63,8 +82,7 @@ if [ -n "${PARLEY_BENCH_ARM64_FROM:-}" ]; then
   export PARLEY_BENCH_ARM64_COMMIT="$(git -C "$PARLEY_BENCH_ARM64_FROM" rev-parse --short HEAD)"
   say "arm64 sizes from $ARM_DIR (commit $PARLEY_BENCH_ARM64_COMMIT)"
 elif [ "${PARLEY_BENCH_ARM64:-1}" != 0 ]; then
-  PKG_VENV="$LOCAL/venv-package"
-  ensure_venv "$PKG_VENV" "$ROOT/infra/requirements-package.txt"
+  venvs_ready
   if ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
     rustup target add aarch64-unknown-linux-gnu
   fi
@@ -77,6 +95,10 @@ elif [ "${PARLEY_BENCH_ARM64:-1}" != 0 ]; then
 fi
 
 SIZES="$LOCAL/bench-sizes.tsv"
+BLOAT="$LOCAL/bench-bloat.tsv"
+# The zipped sizes and the split by crate: CPU work on the binaries, run while the stack
+# starts (below), which mostly waits.
+binary_reports() {
 python3 - "$BIN" "$ARM_DIR" "$SIZES" "${functions[@]}" <<'PY'
 import io, os, subprocess, sys, zipfile
 bin_dir, arm_dir, out, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
@@ -99,7 +121,6 @@ PY
 # Which crates each binary's code comes from: every function symbol's size (nm), demangled,
 # credited to the crate its path starts with (`<T as Trait>` to T's crate), as
 # `cargo bloat --crates` does. Inlined code counts for the crate it was inlined into.
-BLOAT="$LOCAL/bench-bloat.tsv"
 python3 - "$BIN" "$BLOAT" "${functions[@]}" <<'PY'
 import collections, re, subprocess, sys
 bin_dir, out, names = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -121,6 +142,11 @@ with open(out, "w") as f:
         f.write(f"{n}\t{total}\t{top}\n")
 PY
 
+}
+binary_reports &
+BINARY_REPORTS_PID=$!
+venvs_ready
+
 ephemeral_stack_up bench "$BIN/parley-local"
 HTTP_PORT=$(free_port)
 echo "export PARLEY_PUBLIC_URL=http://127.0.0.1:$HTTP_PORT" >>"$STATE/stack.env"
@@ -134,6 +160,7 @@ export PARLEY_SESSION_RATE_LIMIT=100000000/60s PARLEY_ANONYMOUS_ADDRESS_RATE_LIM
 export PARLEY_CHAT_RATE_LIMIT_USER=100000000/60s PARLEY_CHAT_RATE_LIMIT_ANONYMOUS=100000000/60s
 export PARLEY_TONE_RATE_LIMIT=100000000/60s PARLEY_SIGN_RATE_LIMIT=100000000/60s
 
+wait "$BINARY_REPORTS_PID" || die "measuring the binaries' sizes failed (above)"
 say "measuring"
 # How long the builds and the stack took, for the report's header (the 40-minute goal).
 export PARLEY_BENCH_SETUP_SECONDS=$((SECONDS - STARTED)) PARLEY_BENCH_PHASES="$PHASES"

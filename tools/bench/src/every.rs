@@ -32,6 +32,11 @@ enum Kind {
 }
 
 impl Sample {
+    /// Whether this is a job's (or the migration's) event rather than an HTTP request.
+    pub fn is_job(&self) -> bool {
+        matches!(self.kind, Kind::AsIs) && self.template.get("requestContext").is_none()
+    }
+
     /// The event for invocation `i`.
     pub fn event(&self, i: usize) -> Value {
         match &self.kind {

@@ -4,7 +4,8 @@
 //! environment, then the Runtime API — against a local implementation of the Lambda Runtime
 //! API (`/2018-06-01/runtime/invocation/next` and `…/response`), and measures:
 //! - init: process start → the runtime's first `next` call (state built, no network);
-//! - first response: process start → first response posted, lazy database connect included;
+//! - first response: process start → first response posted, the database connect included
+//!   (it starts in the background at init; what remains of it is waited for here);
 //! - warm latency: event released → response posted, over many invocations (p50, p99);
 //! - the same SQL replayed directly with tokio-postgres, for the database endpoints;
 //! - peak RSS (VmHWM) after the run and RSS part-way, to show it stays flat.
@@ -397,6 +398,13 @@ async fn main() {
     for name in every::functions(&root) {
         let sample = every::sample(&root, &name);
         eprintln!("bench: {name} ({})", sample.file);
+        if sample.is_job() {
+            // A job is measured as its next scheduled run: one run first, not timed, does
+            // what the sections before left for it (the messages the floor runs wrote, for
+            // verify-chains), so its first response is a cold start, not that backlog. The
+            // backlog's cost is the growth section's.
+            run_function(&name, &bin_dir, 0, &|i| sample.event(i)).await;
+        }
         let m = run_function(&name, &bin_dir, every_n, &|i| sample.event(i)).await;
         every.push((m, sample.file));
     }
@@ -444,8 +452,8 @@ async fn main() {
 }
 
 /// How long loading the system's root certificates takes here (median of five, and how many
-/// there are): what the AWS SDK's HTTP client (aws-smithy-http-client, rustls) does once, on
-/// an instance's first AWS call, so it is part of that function's first response.
+/// there are): what reqwest's platform verifier does once, on an instance's first HTTPS call
+/// (JWKS, Twilio, Anthropic). The AWS SDK's clients have their roots compiled in.
 fn native_roots_load() -> (Duration, usize) {
     let mut times: Vec<(Duration, usize)> = (0..5)
         .map(|_| {
