@@ -262,10 +262,11 @@ fn tone() -> Vec<Line> {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|v| v["text"].as_str().map(str::to_owned))
         .collect();
-    let rate = |texts: &[String]| {
+    // Messages per second over one 0.4 s window.
+    let window = |texts: &[String]| {
         let started = Instant::now();
         let mut n = 0u64;
-        while started.elapsed() < Duration::from_secs(2) {
+        while started.elapsed() < Duration::from_millis(400) {
             for t in texts {
                 std::hint::black_box(shared::tone::analyze(std::hint::black_box(t)));
             }
@@ -273,6 +274,11 @@ fn tone() -> Vec<Line> {
         }
         n as f64 / started.elapsed().as_secs_f64()
     };
+    // Five windows: the best is the analyzer's rate on a core it has to itself (on this
+    // shared machine back-to-back windows differ by a third; what slows the others is other
+    // work, as Python's timeit notes for its minimum), and the median is printed beside it.
+    let mut rates: Vec<f64> = (0..5).map(|_| window(&texts)).collect();
+    rates.sort_by(f64::total_cmp);
     let adversarial = [
         "a".repeat(2000),
         "!?".repeat(1000),
@@ -295,7 +301,7 @@ fn tone() -> Vec<Line> {
     vec![
         line(
             format!("tone analyzer, one core, the {}-message evaluation set", texts.len()),
-            format!("{:.0} messages/s", rate(&texts)),
+            format!("{:.0} messages/s (best of five 0.4 s windows; median {:.0})", rates[4], rates[2]),
         ),
         line("tone analyzer, worst of six adversarial 2 000-character inputs", format!("{} per message", ms(worst))),
     ]

@@ -9,7 +9,9 @@
 //! connection it was sent on (the function's own, kept open after the function exits):
 //! write a flight, read until its every `ReadyForQuery`, write the next — the same
 //! statements, parameters, pipelining and round trips as the handler, with nothing of the
-//! handler around them.
+//! handler around them. The replay takes the function's path to the server too: it writes
+//! to a loopback socket that the recorder forwards exactly as it forwarded the function's,
+//! so the recorder's own hop is on both sides of the ratio, not on the function's alone.
 //!
 //! So that every invocation and every replay does the same work, the recorder turns each
 //! `COMMIT` into `ROLLBACK` for the whole run: an INSERT of the same id succeeds again, a
@@ -29,7 +31,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// The messages of one flight and how many `ReadyForQuery` answers they ask for.
 #[derive(Clone, Default)]
@@ -38,17 +40,15 @@ struct Flight {
     ready: usize,
 }
 
-/// Replay one flight on a connection; answers whether the server accepted it all.
-type Replay = (Flight, oneshot::Sender<Result<(), String>>);
-
 #[derive(Default)]
 struct Shared {
     recording: AtomicBool,
     next_id: AtomicU64,
     /// The flights recorded, in the order they were sent, with their connection.
     recorded: Mutex<Vec<(u64, Flight)>>,
-    /// Each connection's replay channel.
-    replays: Mutex<HashMap<u64, mpsc::Sender<Replay>>>,
+    /// Each connection's channel for the replay's client socket, which takes the place of
+    /// the function's once the function has gone.
+    replays: Mutex<HashMap<u64, mpsc::Sender<TcpStream>>>,
 }
 
 pub struct Recorder {
@@ -102,21 +102,32 @@ impl Recorder {
         if flights.is_empty() {
             return Err("the invocation sent nothing to PostgreSQL".into());
         }
-        let mut channels = HashMap::new();
+        // One loopback socket per recorded connection, handed to its forwarding task.
+        let mut sockets = HashMap::new();
         for (id, _) in &flights {
+            if sockets.contains_key(id) {
+                continue;
+            }
             let channel = self.shared.replays.lock().expect("lock").get(id).cloned().ok_or("connection gone")?;
-            channels.insert(*id, channel);
+            let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+            let ours = TcpStream::connect(listener.local_addr().map_err(|e| e.to_string())?)
+                .await
+                .map_err(|e| e.to_string())?;
+            let (theirs, _) = listener.accept().await.map_err(|e| e.to_string())?;
+            let _ = (ours.set_nodelay(true), theirs.set_nodelay(true));
+            channel.send(theirs).await.map_err(|_| "connection gone")?;
+            sockets.insert(*id, (ours.into_split(), Vec::new()));
         }
         let mut times = Vec::with_capacity(n);
         for _ in 0..n {
             let started = Instant::now();
             for (id, flight) in &flights {
-                let (tx, rx) = oneshot::channel();
-                channels[id].send((flight.clone(), tx)).await.map_err(|_| "connection gone")?;
-                rx.await.map_err(|_| "connection gone")??;
+                let ((read, write), buf) = sockets.get_mut(id).expect("a socket per connection");
+                replay_flight(read, write, flight, buf).await?;
             }
             times.push(started.elapsed());
         }
+        drop(sockets);
         // Closing the channels lets the connections end.
         self.shared.replays.lock().expect("lock").clear();
         times.sort();
@@ -133,7 +144,7 @@ async fn connection(client: TcpStream, server: TcpStream, shared: Arc<Shared>) {
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let (mut cr, mut cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
-    let (replay_tx, mut replay_rx) = mpsc::channel::<Replay>(1);
+    let (replay_tx, mut replay_rx) = mpsc::channel::<TcpStream>(1);
     shared.replays.lock().expect("lock").insert(id, replay_tx);
 
     let mut from_client: Vec<u8> = Vec::new();
@@ -190,8 +201,10 @@ async fn connection(client: TcpStream, server: TcpStream, shared: Arc<Shared>) {
                 if cw.write_all(&server_chunk[..n]).await.is_err() { client_open = false }
             }
             replay = replay_rx.recv(), if !client_open => {
-                let Some((flight, done)) = replay else { break }; // the replays are over
-                let _ = done.send(replay_flight(&mut sr, &mut sw, &flight, &mut from_server).await);
+                let Some(socket) = replay else { break }; // the replays are over
+                // The replay's socket takes the function's place, forwarded the same way.
+                (cr, cw) = socket.into_split();
+                client_open = true;
             }
         }
         if !client_open && !shared.recorded.lock().expect("lock").iter().any(|(conn, _)| *conn == id) {
@@ -234,8 +247,8 @@ fn rollback_instead_of_commit(msg: Vec<u8>) -> Vec<u8> {
     msg
 }
 
-/// Sends `flight` and reads until the server has answered all of it. `buf` carries bytes
-/// read past the last answer (none are expected) between flights.
+/// Sends `flight` (through the recorder) and reads until the server has answered all of it.
+/// `buf` carries bytes read past the last answer (none are expected) between flights.
 async fn replay_flight(
     sr: &mut OwnedReadHalf,
     sw: &mut OwnedWriteHalf,

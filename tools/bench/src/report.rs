@@ -244,7 +244,8 @@ fn floor_table(run: &Run<'_>) {
          by hand with tokio-postgres and includes its DynamoDB call (see the notes below); every other \
          endpoint's is recorded from one warm invocation of the function itself and \
          replayed byte for byte on its own connection (`tools/bench/src/replay.rs`), with each `COMMIT` of the run \
-         turned into `ROLLBACK` so that every invocation and replay does the same work. Work outside PostgreSQL \
+         turned into `ROLLBACK` so that every invocation and replay does the same work. The recorder forwards the \
+         function's traffic and the replay's alike, so its loopback hop is on both sides. Work outside PostgreSQL \
          is not in a recorded floor: the last column names it, and such a ratio is not judged.\n"
     );
     println!(
