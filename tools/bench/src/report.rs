@@ -321,7 +321,10 @@ fn every_table(run: &Run<'_>) {
         "`phone-verification-start` and `phone-verification-check` parse the number a person typed with \
          libphonenumber's metadata (the `phonenumber` crate), which loads and compiles its patterns on the \
          first parse: {} here (the bench's own first parse; it happens once per process), inside those \
-         functions' first response when their sample reaches the parse.\n",
+         functions' first response when their sample reaches the parse. They start that load in the background \
+         at init, but the first request arrives before it ends. A profile of the load: most of it is \
+         `regex-syntax` parsing every pattern of every region to validate it (`regex-cache`'s builder does, \
+         before any is compiled), and the crate cannot load some regions only.\n",
         ms(run.phone_metadata)
     );
 }
