@@ -144,7 +144,9 @@ ensure_venv() {
   say "installing $(basename "$req") into $venv"
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+  # --no-compile: pip would byte-compile every module of every package (most of its CPU
+  # time, and most of these modules are never imported); Python compiles what it imports.
+  "$venv/bin/pip" install -q --disable-pip-version-check --no-compile -r "$req"
   echo "$want" > "$stamp"
 }
 
