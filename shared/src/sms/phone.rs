@@ -54,8 +54,8 @@ impl Phone {
     }
 
     /// A number Twilio sent us (`From`), already E.164. Only its shape is checked: Twilio
-    /// normalised it, and loading libphonenumber's metadata (tens of milliseconds, more in
-    /// debug builds) on a webhook's cold start would spend the start-up budget for nothing.
+    /// normalised it, and loading libphonenumber's metadata and compiling a region's patterns
+    /// (milliseconds, more in debug builds) on a webhook's cold start would be spent for nothing.
     pub fn from_e164(raw: &str) -> Option<Self> {
         let digits = raw.strip_prefix('+')?;
         let shaped =
@@ -149,6 +149,61 @@ mod tests {
         for bad in ["447400123456", "+44", "+0447400123456", "+44 7400 123456", "+4474001234567890"] {
             assert!(Phone::from_e164(bad).is_none(), "{bad}");
         }
+    }
+
+    /// The vendored `phonenumber` keeps its patterns unchecked until first use
+    /// (vendor/phonenumber/PARLEY.md); this compiles every one of them, as the crate will.
+    #[test]
+    fn every_pattern_of_the_metadata_compiles() {
+        use phonenumber::metadata::{DATABASE, Descriptor, Format};
+        fn formats<'a>(fs: &'a [Format]) -> impl Iterator<Item = &'a str> + 'a {
+            fs.iter().flat_map(|f| {
+                std::iter::once(f.pattern().as_str()).chain(f.leading_digits().iter().map(|r| r.as_str()))
+            })
+        }
+        let mut checked = 0;
+        for meta in DATABASE.iter() {
+            let d = meta.descriptors();
+            let descriptors: [Option<&Descriptor>; 16] = [
+                Some(d.general()),
+                d.fixed_line(),
+                d.mobile(),
+                d.toll_free(),
+                d.premium_rate(),
+                d.shared_cost(),
+                d.personal_number(),
+                d.voip(),
+                d.pager(),
+                d.uan(),
+                d.emergency(),
+                d.voicemail(),
+                d.short_code(),
+                d.standard_rate(),
+                d.carrier(),
+                d.no_international(),
+            ];
+            let patterns = descriptors
+                .into_iter()
+                .flatten()
+                .map(|d| d.national_number().as_str())
+                .chain(formats(meta.formats()))
+                .chain(formats(meta.international_formats()))
+                .chain(
+                    [meta.international_prefix(), meta.national_prefix_for_parsing(), meta.leading_digits()]
+                        .into_iter()
+                        .flatten()
+                        .map(|r| r.as_str()),
+                );
+            for pattern in patterns {
+                // The options `phonenumber` compiles with (`ignore_whitespace`, as in its loader).
+                if let Err(e) = regex::RegexBuilder::new(pattern).ignore_whitespace(true).build() {
+                    panic!("{}: pattern {pattern:?} does not compile: {e}", meta.id());
+                }
+                checked += 1;
+            }
+        }
+        // libphonenumber 9.0.33 has about 4 800 patterns over 254 regions.
+        assert!(checked > 4_000, "only {checked} patterns: the database did not load");
     }
 
     #[test]

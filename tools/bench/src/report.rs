@@ -319,12 +319,13 @@ fn every_table(run: &Run<'_>) {
     );
     println!(
         "`phone-verification-start` and `phone-verification-check` parse the number a person typed with \
-         libphonenumber's metadata (the `phonenumber` crate), which loads and compiles its patterns on the \
-         first parse: {} here (the bench's own first parse; it happens once per process), inside those \
-         functions' first response when their sample reaches the parse. They start that load in the background \
-         at init, but the first request arrives before it ends. A profile of the load: most of it is \
-         `regex-syntax` parsing every pattern of every region to validate it (`regex-cache`'s builder does, \
-         before any is compiled), and the crate cannot load some regions only.\n",
+         libphonenumber's metadata (the `phonenumber` crate), which loads on the first parse and compiles the \
+         patterns of the number's region as they are used: {} here (the bench's own first parse; it happens once \
+         per process), inside those functions' first response when their sample reaches the parse. They start \
+         that load in the background at init. The crate is vendored with one line changed \
+         (`vendor/phonenumber/PARLEY.md`): released, it parsed every pattern of every region with \
+         `regex-syntax` to check it before keeping it, most of the time this load took; a test now compiles \
+         them all instead.\n",
         ms(run.phone_metadata)
     );
 }
