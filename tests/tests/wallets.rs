@@ -215,6 +215,28 @@ async fn kms_unreachable_is_503_and_leaves_no_wallet() {
 }
 
 #[tokio::test]
+async fn asking_again_for_a_wallet_returns_it_without_calling_kms() {
+    // GIVEN a user with a wallet, and a function whose KMS cannot be reached
+    let user = Uuid::now_v7();
+    let first = create_wallet(&as_user(user)).await;
+    first.assert_status(201);
+    let sdk = shared::platform::aws::load().await;
+    let dead_kms = aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::config::Builder::from(&sdk).endpoint_url(format!("http://127.0.0.1:{}", closed_port())).build(),
+    );
+    let state = wallet_create::State::from_source(&env_with(&[]))
+        .await
+        .unwrap()
+        .with_custody(shared::wallets::custody::KeyCustody::new(dead_kms, setting("PARLEY_KMS_KEY_ID")));
+    // WHEN the user asks again THEN the same wallet comes back (200), so no KMS call was made
+    let resp = wallet_create::handle(&state, bearer_request("POST", "/v1/wallets", &user_token(user), None)).await;
+    assert_eq!(resp.status(), 200);
+    let body = body_json(&resp);
+    assert_eq!(body["id"], first.body["id"]);
+    assert_eq!(body["address"], first.body["address"]);
+}
+
+#[tokio::test]
 async fn signing_needs_a_user_a_wallet_and_a_short_message_and_is_rate_limited() {
     let (_, anon) = anonymous_session().await;
     post_json_as("/v1/wallets/me/signatures", &as_anonymous(&anon), &json!({"message": "hi"}))

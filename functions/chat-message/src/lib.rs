@@ -92,9 +92,7 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
         Some(_) if state.tier_limits.is_empty() => state.limits.user,
         Some(user_id) => {
             // One read of the user's plan, only when plans have limits of their own.
-            let tx = state.api.db.begin(&caller).await?;
-            let tier = subscriptions::tier(&tx, user_id).await?;
-            tx.commit().await?;
+            let tier = subscriptions::tier(&state.api.db, &caller, user_id).await?;
             state.tier_limits.iter().find(|(plan, _)| *plan == tier).map_or(state.limits.user, |(_, l)| *l)
         }
     };

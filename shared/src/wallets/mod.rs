@@ -2,8 +2,8 @@
 //!
 //! Guarantees:
 //! - one wallet per user (a unique constraint), and concurrent first requests make one
-//!   wallet: creation encrypts a new key outside any transaction, then holds a per-user
-//!   transaction lock, checks again and inserts (a request that loses the race drops its
+//!   wallet: creation encrypts a new key outside any transaction, then inserts it unless the
+//!   user has a wallet (a request that loses the race waits on the unique index, drops its
 //!   key, never stored, and returns the winner's wallet);
 //! - the private key is encrypted by KMS before the row is written; if KMS fails nothing is
 //!   written and the caller gets 503;
@@ -54,28 +54,32 @@ pub struct Signed {
     pub signature: String,
 }
 
-/// The caller's wallet, if it has one.
-pub async fn find(tx: &Tx, user_id: Uuid) -> Result<Option<Wallet>, ApiError> {
-    let row = tx
-        .query_opt(
-            "SELECT id, address, balance_cents, currency, created_at FROM user_wallets WHERE user_id = $1",
-            &[(&user_id, Type::UUID)],
-        )
-        .await?;
-    Ok(row.map(|r| Wallet {
+const FIND: &str = "SELECT id, address, balance_cents, currency, created_at FROM user_wallets WHERE user_id = $1";
+
+fn wallet(r: &tokio_postgres::Row) -> Wallet {
+    Wallet {
         id: r.get(0),
         address: r.get(1),
         balance: Balance { amount: r.get(2), currency: r.get::<_, String>(3).trim().to_owned() },
         created_at: r.get(4),
-    }))
+    }
+}
+
+/// The caller's wallet, if it has one.
+pub async fn find(tx: &Tx, user_id: Uuid) -> Result<Option<Wallet>, ApiError> {
+    Ok(tx.query_opt(FIND, &[(&user_id, Type::UUID)]).await?.as_ref().map(wallet))
 }
 
 /// The user's wallet, created (and credited `faucet_cents` when > 0) if it has none.
 /// Returns whether it was created now.
 ///
-/// Like [`sign`], KMS is called between two short transactions, never inside one: the first
-/// looks for an existing wallet; then a new key is generated and encrypted; the second takes
-/// the user's lock, checks again and writes the wallet, its faucet credit and the audit entry.
+/// KMS is called between two short transactions, never inside one. The first is one round
+/// trip (`BEGIN`, the read and `COMMIT` pipelined): a user who has a wallet gets it back
+/// without a KMS call, so asking again costs no KMS quota. Otherwise a new key is generated
+/// and encrypted; the second inserts the wallet unless the user has one by now (`ON CONFLICT
+/// (user_id) DO NOTHING`: a concurrent first request waits on the unique index until the
+/// other commits, and its key, never stored, is dropped), then writes its faucet credit and
+/// audit entry and reads the row back in one pipelined round trip.
 pub async fn create(
     db: &Database,
     caller: &Caller,
@@ -84,11 +88,8 @@ pub async fn create(
     faucet_cents: i64,
     request_id: &str,
 ) -> Result<(Wallet, bool), ApiError> {
-    let tx = db.begin(caller).await?;
-    let existing = find(&tx, user_id).await?;
-    tx.commit().await?;
-    if let Some(existing) = existing {
-        return Ok((existing, false));
+    if let Some(existing) = db.one_shot(caller, FIND, &[(&user_id, Type::UUID)]).await?.first() {
+        return Ok((wallet(existing), false));
     }
     let wallet_id = Uuid::now_v7();
     let key = WalletKey::generate();
@@ -99,46 +100,46 @@ pub async fn create(
     })?;
     drop(key);
     let tx = db.begin(caller).await?;
-    let lock_key = format!("wallet:{user_id}");
-    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[(&lock_key, Type::TEXT)]).await?;
-    if let Some(existing) = find(&tx, user_id).await? {
-        // A concurrent first request won; this key was never stored.
+    let inserted = tx
+        .execute(
+            "INSERT INTO user_wallets (id, user_id, address, encrypted_private_key, kms_key_id, key_format) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id) DO NOTHING",
+            &[
+                (&wallet_id, Type::UUID),
+                (&user_id, Type::UUID),
+                (&address, Type::TEXT),
+                (&wrapped.ciphertext, Type::BYTEA),
+                (&wrapped.kms_key_id, Type::TEXT),
+                (&KEY_FORMAT, Type::INT2),
+            ],
+        )
+        .await?;
+    if inserted == 0 {
+        let existing = find(&tx, user_id).await?.ok_or_else(ApiError::internal)?;
         tx.commit().await?;
         return Ok((existing, false));
     }
-    tx.execute(
-        "INSERT INTO user_wallets (id, user_id, address, encrypted_private_key, kms_key_id, key_format) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        &[
-            (&wallet_id, Type::UUID),
-            (&user_id, Type::UUID),
-            (&address, Type::TEXT),
-            (&wrapped.ciphertext, Type::BYTEA),
-            (&wrapped.kms_key_id, Type::TEXT),
-            (&KEY_FORMAT, Type::INT2),
-        ],
-    )
-    .await?;
-    if faucet_cents > 0 {
-        let (outcome, _) =
-            ledger::post(&tx, wallet_id, faucet_cents, Reason::Faucet, &format!("faucet:{wallet_id}")).await?;
-        debug_assert_eq!(outcome, Outcome::Applied);
-    }
-    audit::record(
-        &tx,
-        &Entry {
-            actor_user_id: Some(user_id),
-            action: "wallet.created",
-            subject_type: "wallet",
-            subject_id: Some(wallet_id),
-            request_id: Some(request_id),
-            details: serde_json::json!({ "address": address, "kms_key_id": wrapped.kms_key_id, "key_format": KEY_FORMAT }),
-        },
-    )
-    .await?;
-    let wallet = find(&tx, user_id).await?.ok_or_else(ApiError::internal)?;
+    let credit = async {
+        if faucet_cents > 0 {
+            let (outcome, _) =
+                ledger::post(&tx, wallet_id, faucet_cents, Reason::Faucet, &format!("faucet:{wallet_id}")).await?;
+            debug_assert_eq!(outcome, Outcome::Applied);
+        }
+        Ok::<_, ApiError>(())
+    };
+    let entry = Entry {
+        actor_user_id: Some(user_id),
+        action: "wallet.created",
+        subject_type: "wallet",
+        subject_id: Some(wallet_id),
+        request_id: Some(request_id),
+        details: serde_json::json!({ "address": address, "kms_key_id": wrapped.kms_key_id, "key_format": KEY_FORMAT }),
+    };
+    // Sent in this order, so the row read back carries the credit.
+    let audited = async { audit::record(&tx, &entry).await.map_err(ApiError::from) };
+    let ((), (), stored) = tokio::try_join!(credit, audited, find(&tx, user_id))?;
     tx.commit().await?;
-    Ok((wallet, true))
+    Ok((stored.ok_or_else(ApiError::internal)?, true))
 }
 
 /// EIP-191 signs `message` with `caller`'s wallet key. 404 without a wallet; 503 when KMS
