@@ -3,7 +3,8 @@
 DynamoDB applies a conditional write atomically per item; moto's threaded server does not
 (two concurrent conditional updates can both pass their condition). Parley's rate limiter,
 idempotency records and circuit breaker rely on that atomicity, so the local emulator
-serializes requests behind one lock. Connections stay threaded (keep-alive is fine).
+serializes requests behind one lock. Connections stay threaded; Werkzeug's server closes
+each after its answer, so every call opens one (little next to moto's own work per call).
 
 It also counts the calls it serves by operation (the `X-Amz-Target` header, e.g.
 `DynamoDB_20120810.UpdateItem`, `TrentService.Decrypt`): `GET /_parley/calls` answers them

@@ -433,10 +433,12 @@ async fn main() {
     let bloat = read_bloat();
     let native_roots = native_roots_load();
     let phone_metadata = first_phone_parse();
+    let outside = outside_waits().await;
     report::print(&report::Run {
         measured_in: started.elapsed(),
         native_roots,
         phone_metadata,
+        outside,
         arm64_commit: std::env::var("PARLEY_BENCH_ARM64_COMMIT").ok(),
         setup_seconds: std::env::var("PARLEY_BENCH_SETUP_SECONDS").ok().and_then(|v| v.parse().ok()),
         clean: std::env::var("PARLEY_BENCH_CLEAN").as_deref() == Ok("1"),
@@ -449,6 +451,51 @@ async fn main() {
         growth: &growth,
         e2e: &e2e,
     });
+}
+
+/// What a first response waits on outside the function here (medians): opening a PostgreSQL
+/// connection as the functions do (a backend started, SCRAM sign-in), and one call to moto,
+/// the local DynamoDB and KMS, through the AWS SDK as the functions call them.
+pub struct Outside {
+    pub pg_connect: Duration,
+    pub dynamodb_call: Duration,
+    pub kms_call: Duration,
+}
+
+async fn outside_waits() -> Outside {
+    async fn median<F: std::future::Future<Output = ()>>(n: usize, mut f: impl FnMut() -> F) -> Duration {
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            let started = Instant::now();
+            f().await;
+            times.push(started.elapsed());
+        }
+        times.sort();
+        times[n / 2]
+    }
+    let url = setting("PARLEY_DATABASE_URL");
+    let pg_connect = median(5, || async {
+        // The handshake (startup, SCRAM) completes before `connect` returns.
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("postgres");
+        drop((client, connection));
+    })
+    .await;
+    let sdk = shared::platform::aws::load().await;
+    let dynamodb = shared::platform::aws::dynamodb(&sdk);
+    let table = setting("PARLEY_TABLE_NAME");
+    let dynamodb_call = median(10, || async {
+        let key = shared::platform::aws::aws_sdk_dynamodb::types::AttributeValue::S("bench#probe".into());
+        dynamodb.get_item().table_name(&table).key("pk", key).send().await.expect("DynamoDB GetItem");
+    })
+    .await;
+    let kms = shared::platform::aws::kms(&sdk);
+    let key_id = setting("PARLEY_KMS_KEY_ID");
+    let kms_call = median(10, || async {
+        let plaintext = shared::platform::aws::aws_sdk_kms::primitives::Blob::new([7u8; 32]);
+        kms.encrypt().key_id(&key_id).plaintext(plaintext).send().await.expect("KMS Encrypt");
+    })
+    .await;
+    Outside { pg_connect, dynamodb_call, kms_call }
 }
 
 /// How long loading the system's root certificates takes here (median of five, and how many

@@ -22,6 +22,8 @@ pub struct Run<'a> {
     pub native_roots: (Duration, usize),
     /// The first phone number parse in a process (libphonenumber's metadata loading).
     pub phone_metadata: Duration,
+    /// What a first response waits on outside the function (a connection, emulator calls).
+    pub outside: crate::Outside,
     /// The commit of the `make package` build the arm64 sizes came from, when not this run's
     /// (`PARLEY_BENCH_ARM64_FROM`).
     pub arm64_commit: Option<String>,
@@ -229,6 +231,24 @@ fn budget(run: &Run<'_>) {
         }
     }
     println!();
+    first_response_reasons(run);
+}
+
+/// The waits outside the function that every first response over its goal is made of.
+fn first_response_reasons(run: &Run<'_>) {
+    let o = &run.outside;
+    println!(
+        "A first response includes what the function waits on here, measured by the bench the same way \
+         (medians): a new PostgreSQL connection, {} (a backend started, SCRAM sign-in); a call to moto, the \
+         local DynamoDB and KMS, {} (DynamoDB GetItem) and {} (KMS Encrypt). moto is Python, and its server \
+         closes the connection after every answer, so each call opens a new one. The functions over the goal \
+         are those whose first request also calls moto, after or besides the connection: the floor table's \
+         notes name their calls, and `wallet-create`'s sample also sends an `Idempotency-Key`, whose record is \
+         written in DynamoDB before and after the work.\n",
+        ms(o.pg_connect),
+        ms(o.dynamodb_call),
+        ms(o.kms_call)
+    );
 }
 
 fn ratios(m: &Measured) -> (f64, f64) {
