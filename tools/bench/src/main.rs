@@ -147,6 +147,9 @@ struct Measured {
     rss_early_kb: u64,
     rss_late_kb: u64,
     peak_kb: u64,
+    /// The function's own CPU time (user and system) per warm invocation: the rest of a warm
+    /// invocation is waiting (on PostgreSQL, another service, the Runtime API, a wake-up).
+    cpu: Duration,
     /// What the floor leaves out, or why there is none.
     note: String,
     /// How many invocations ended in each outcome ([`outcome`]).
@@ -182,6 +185,15 @@ fn proc_status_kb(pid: u32, field: &str) -> u64 {
         .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(str::to_owned))
         .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
+}
+
+/// The time `pid` has spent on a CPU so far (`/proc/<pid>/schedstat`, in nanoseconds).
+fn on_cpu(pid: u32) -> Duration {
+    std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|ns| ns.parse().ok()))
+        .map(Duration::from_nanos)
+        .unwrap_or_default()
 }
 
 fn setting(name: &str) -> String {
@@ -238,6 +250,7 @@ async fn run_function_with(
     let mut warm = Vec::with_capacity(invocations);
     let mut first_response = Duration::ZERO;
     let mut rss_early_kb = 0;
+    let mut cpu_after_first = Duration::ZERO;
     let mut outcomes = std::collections::BTreeMap::new();
     for i in 0..=invocations {
         let (done_tx, done_rx) = oneshot::channel();
@@ -249,6 +262,7 @@ async fn run_function_with(
         *outcomes.entry(answer.outcome).or_insert(0) += 1;
         if i == 0 {
             first_response = arrived - started;
+            cpu_after_first = on_cpu(pid);
         } else {
             warm.push(arrived - released);
         }
@@ -259,6 +273,7 @@ async fn run_function_with(
     let init = api.first_next.lock().await.map(|t| t - started).unwrap_or_default();
     let rss_late_kb = proc_status_kb(pid, "VmRSS:");
     let peak_kb = proc_status_kb(pid, "VmHWM:");
+    let cpu = on_cpu(pid).saturating_sub(cpu_after_first) / invocations.max(1) as u32;
     drop(child);
     warm.sort();
     Measured {
@@ -270,6 +285,7 @@ async fn run_function_with(
         rss_early_kb,
         rss_late_kb,
         peak_kb,
+        cpu,
         note: String::new(),
         outcomes,
     }

@@ -171,6 +171,7 @@ fn budget(run: &Run<'_>) {
             verdict(over_floor.is_empty())
         );
     }
+
     if !aside.is_empty() {
         println!(
             "| endpoints that also call another service ({}) | see the floor table: their floor is PostgreSQL's share | — |",
@@ -232,6 +233,52 @@ fn budget(run: &Run<'_>) {
     }
     println!();
     first_response_reasons(run);
+    floor_reasons(run);
+}
+
+/// For the endpoints over their floor: how much of the gap (warm p50 − floor p50) is the
+/// function's own CPU time, from the floor table's CPU column.
+fn floor_reasons(run: &Run<'_>) {
+    let over: Vec<&Measured> = run
+        .floor
+        .iter()
+        .filter(|m| !m.direct.is_empty() && m.note.is_empty())
+        .filter(|m| {
+            let (r50, r99) = ratios(m);
+            r50 > 1.5 || r99 > 3.0
+        })
+        .collect();
+    if over.is_empty() {
+        return;
+    }
+    let gaps: Vec<(Duration, Duration)> =
+        over.iter().map(|m| (percentile(&m.warm, 0.5).saturating_sub(percentile(&m.direct, 0.5)), m.cpu)).collect();
+    let (gap_lo, gap_hi) =
+        (gaps.iter().map(|g| g.0).min().unwrap_or_default(), gaps.iter().map(|g| g.0).max().unwrap_or_default());
+    let (cpu_lo, cpu_hi) =
+        (gaps.iter().map(|g| g.1).min().unwrap_or_default(), gaps.iter().map(|g| g.1).max().unwrap_or_default());
+    println!(
+        "Where the endpoints over their floor spend the difference: their warm p50 is {}–{} above the floor's, of \
+         which the function's own CPU time is {}–{} per invocation (the floor table's CPU column: the event's \
+         parsing, the token's check, the handler, tokio-postgres, the response). The rest is waiting that a \
+         replay does not do: the Runtime API handing over the event and taking the response, and the function's \
+         process woken for each of those and for each answer from PostgreSQL, on two cores shared with \
+         PostgreSQL and the bench.{}\n",
+        us(gap_lo),
+        us(gap_hi),
+        us(cpu_lo),
+        us(cpu_hi),
+        run.floor
+            .iter()
+            .find(|m| m.direct.is_empty() && m.note.is_empty())
+            .map(|m| format!(
+                " For scale, `{}`, which does no database work, answers in {} at p50 with {} of its own CPU.",
+                m.name,
+                ms(percentile(&m.warm, 0.5)),
+                us(m.cpu)
+            ))
+            .unwrap_or_default()
+    );
 }
 
 /// The waits outside the function that every first response over its goal is made of.
@@ -249,6 +296,10 @@ fn first_response_reasons(run: &Run<'_>) {
         ms(o.dynamodb_call),
         ms(o.kms_call)
     );
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.0} µs", d.as_secs_f64() * 1e6)
 }
 
 fn ratios(m: &Measured) -> (f64, f64) {
@@ -269,10 +320,10 @@ fn floor_table(run: &Run<'_>) {
          is not in a recorded floor: the last column names it, and such a ratio is not judged.\n"
     );
     println!(
-        "| function | init | first response | warm p50 | warm p99 | floor p50 | floor p99 | p50 ratio | p99 ratio | RSS after 100 | RSS after {} | peak RSS | note |",
+        "| function | init | first response | warm p50 | warm p99 | floor p50 | floor p99 | p50 ratio | p99 ratio | CPU per invocation | RSS after 100 | RSS after {} | peak RSS | note |",
         run.invocations
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for m in run.floor {
         let (f50, f99, r50, r99) = if m.direct.is_empty() {
             ("—".into(), "—".into(), "—".into(), "—".into())
@@ -286,12 +337,13 @@ fn floor_table(run: &Run<'_>) {
             )
         };
         println!(
-            "| {} | {} | {} | {} | {} | {f50} | {f99} | {r50} | {r99} | {:.1} MB | {:.1} MB | {:.1} MB | {} |",
+            "| {} | {} | {} | {} | {} | {f50} | {f99} | {r50} | {r99} | {} | {:.1} MB | {:.1} MB | {:.1} MB | {} |",
             m.name,
             ms(m.init),
             ms(m.first_response),
             ms(percentile(&m.warm, 0.5)),
             ms(percentile(&m.warm, 0.99)),
+            us(m.cpu),
             mb(m.rss_early_kb),
             mb(m.rss_late_kb),
             mb(m.peak_kb),
