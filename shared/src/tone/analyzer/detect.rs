@@ -218,6 +218,10 @@ fn find(doc: &Doc, set: &'static PhraseSet, masked: Option<&[bool]>) -> Vec<Matc
     let mut out = Vec::new();
     let mut i = 0;
     while i < doc.words.len() {
+        if !set.may_start(doc.words[i].starts) {
+            i += 1;
+            continue;
+        }
         let found = set.starting_with(&doc.words[i].key).find_map(|p| match_at(doc, i, p, masked).map(|end| (end, p)));
         match found {
             Some((end, phrase)) => {

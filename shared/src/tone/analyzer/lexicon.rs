@@ -84,9 +84,16 @@ pub(crate) struct Phrase {
 pub(crate) struct PhraseSet {
     pub phrases: Vec<Phrase>,
     by_first: HashMap<String, Vec<usize>>,
+    /// This set's bit in [`Lexicon::phrase_starts`].
+    bit: u8,
 }
 
 impl PhraseSet {
+    /// Whether a word whose [`Lexicon::phrase_starts`] is `starts` can begin one of its phrases.
+    pub(crate) fn may_start(&self, starts: u8) -> bool {
+        starts & self.bit != 0
+    }
+
     pub(crate) fn starting_with(&self, key: &str) -> impl Iterator<Item = &Phrase> {
         self.by_first.get(key).into_iter().flatten().map(|&i| &self.phrases[i])
     }
@@ -114,6 +121,9 @@ pub(crate) struct Lexicon {
     pub short_words: HashSet<String>,
     pub acronyms: HashSet<String>,
     symbols: HashSet<char>,
+    /// First word of a phrase → the bits of the sets with a phrase that starts with it: one
+    /// lookup per word tells the seven phrase searches where to look.
+    phrase_starts: HashMap<String, u8>,
 }
 
 /// How many words `...` in a phrase may stand for.
@@ -229,14 +239,30 @@ impl Lexicon {
             short_words: entries(data!("short_words.txt")).map(|(e, _)| key_of(e)).collect(),
             acronyms: entries(data!("acronyms.txt")).map(|(e, _)| key_of(e)).collect(),
             symbols: HashSet::default(),
+            phrase_starts: HashMap::default(),
         };
-        lex.threats = lex.phrases(data!("threats.txt"));
-        lex.directed_profanity = lex.phrases(data!("directed_profanity.txt"));
-        lex.dismissals = lex.phrases(data!("dismissals.txt"));
-        lex.contempt_phrases = lex.phrases(data!("contempt_phrases.txt"));
-        lex.blame = lex.phrases(data!("blame.txt"));
-        lex.absolutes = lex.phrases(data!("absolutes.txt"));
-        lex.allow = lex.phrases(data!("allow.txt"));
+        lex.threats = lex.phrases(data!("threats.txt"), 1);
+        lex.directed_profanity = lex.phrases(data!("directed_profanity.txt"), 1 << 1);
+        lex.dismissals = lex.phrases(data!("dismissals.txt"), 1 << 2);
+        lex.contempt_phrases = lex.phrases(data!("contempt_phrases.txt"), 1 << 3);
+        lex.blame = lex.phrases(data!("blame.txt"), 1 << 4);
+        lex.absolutes = lex.phrases(data!("absolutes.txt"), 1 << 5);
+        lex.allow = lex.phrases(data!("allow.txt"), 1 << 6);
+        let mut phrase_starts: HashMap<String, u8> = HashMap::default();
+        for set in [
+            &lex.threats,
+            &lex.directed_profanity,
+            &lex.dismissals,
+            &lex.contempt_phrases,
+            &lex.blame,
+            &lex.absolutes,
+            &lex.allow,
+        ] {
+            for first in set.by_first.keys() {
+                *phrase_starts.entry(first.clone()).or_default() |= set.bit;
+            }
+        }
+        lex.phrase_starts = phrase_starts;
 
         let mut vocabulary: Vec<String> = lex.words.keys().cloned().collect();
         for set in [
@@ -265,8 +291,8 @@ impl Lexicon {
         lex
     }
 
-    fn phrases(&mut self, text: &'static str) -> PhraseSet {
-        let mut set = PhraseSet::default();
+    fn phrases(&mut self, text: &'static str, bit: u8) -> PhraseSet {
+        let mut set = PhraseSet { bit, ..PhraseSet::default() };
         for (entry, rewrite) in entries(text) {
             let mut toks = Vec::new();
             let mut anchor_end = false;
@@ -325,6 +351,11 @@ impl Lexicon {
 
     pub(crate) fn is_symbol(&self, c: char) -> bool {
         self.symbols.contains(&c)
+    }
+
+    /// The bits of the phrase sets with a phrase that starts with `key` ([`PhraseSet::may_start`]).
+    pub(crate) fn phrase_starts(&self, key: &str) -> u8 {
+        self.phrase_starts.get(key).copied().unwrap_or(0)
     }
 
     pub(crate) fn flags(&self, entry: &str) -> Option<LexFlags> {

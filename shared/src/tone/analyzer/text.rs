@@ -61,6 +61,8 @@ pub(crate) struct Word {
     pub sentence: usize,
     /// A listed word written as a proper name ("Dick Van Dyke", "ask Dick").
     pub name: bool,
+    /// Which phrase sets have a phrase starting with `key` ([`Lexicon::phrase_starts`]).
+    pub starts: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +121,7 @@ impl Doc {
             let mut first = true;
             let mut push = |key: String, lex_flags: Option<LexFlags>| {
                 words.push(Word {
+                    starts: lex.phrase_starts(&key),
                     key,
                     lex: lex_flags,
                     raw: ri,
@@ -143,7 +146,9 @@ impl Doc {
                 continue;
             }
             for part in expand(&raw.key) {
-                match lex.resolve(&part) {
+                // A part that is the whole token was resolved just above, in vain.
+                let resolved = if part == raw.key { None } else { lex.resolve(&part) };
+                match resolved {
                     Some(entry) => push(entry.to_owned(), lex.flags(entry)),
                     None => {
                         let key = lex.vocabulary_word(&part).map(str::to_owned).unwrap_or(part);
