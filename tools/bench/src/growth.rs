@@ -211,16 +211,26 @@ async fn verify_chains(bin_dir: &std::path::Path) -> Vec<Line> {
     let seed_secs = seeded.elapsed().as_secs_f64();
     // Four conversations at once, as infra/template.yaml configures the function.
     let pool = [("PARLEY_DB_POOL_SIZE", "4".to_owned())];
-    let m = crate::run_function_with("verify-chains", bin_dir, 0, &pool, &|_| json!({"detail": {"full": true}})).await;
-    let secs = (m.first_response - m.init).as_secs_f64();
+    // Twice, each a new process (a cold start, as the nightly schedule runs it): this machine
+    // is shared, so the faster run is the job's, the slower one says how much the noise costs.
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let m =
+            crate::run_function_with("verify-chains", bin_dir, 0, &pool, &|_| json!({"detail": {"full": true}})).await;
+        runs.push(((m.first_response - m.init).as_secs_f64(), m.peak_kb));
+    }
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let ((secs, _), (slower, _)) = (runs[0], runs[1]);
+    let peak_kb = runs.iter().map(|r| r.1).max().unwrap_or(0);
     vec![line(
         format!(
             "verify-chains over {total} messages ({conversations} seeded conversations of {per}, in {seed_secs:.0} s)"
         ),
         format!(
-            "{:.0} messages/s ({secs:.1} s), peak RSS {:.1} MB",
+            "{:.0} messages/s ({secs:.1} s; the faster of two runs, the other {:.0} messages/s), peak RSS {:.1} MB",
             total as f64 / secs.max(1e-9),
-            m.peak_kb as f64 / 1024.0
+            total as f64 / slower.max(1e-9),
+            peak_kb as f64 / 1024.0
         ),
     )]
 }
