@@ -40,7 +40,6 @@ impl State {
     pub fn from_source(src: &impl Source) -> Result<Self, ConfigError> {
         let api = ApiState::from_source(src)?;
         let region = DefaultRegion::from_env(src)?;
-        Phone::warm_up();
         let twilio = Twilio::new(TwilioConfig::from_env(src)?);
         let service = Database::from_env(src, "PARLEY_SERVICE_DATABASE_URL")?;
         let sender = Sender::new(service, twilio.clone(), SmsSettings::from_env(src)?);

@@ -43,9 +43,9 @@ impl State {
         let table = config::required(src, "PARLEY_TABLE_NAME")?;
         let limit = Limit::from_env(src, "PARLEY_PHONE_VERIFY_RATE_LIMIT", DEFAULT_LIMIT)?;
         let region = DefaultRegion::from_env(src)?;
-        // No `Phone::warm_up()` here: the first request parses the number straight away, so a
-        // load in the background would not finish sooner, and its thread made init slower and
-        // less even (measured with and without: see the commit that removed it).
+        // libphonenumber's metadata loads on the first parse, not at init: a warm-up thread
+        // started here did not finish before the first request's parse, and made init slower
+        // and less even (measured with and without: see the commit that removed it).
         let twilio = Twilio::new(TwilioConfig::from_env(src)?);
         let aws = shared::platform::aws::load().await;
         let limiter = RateLimiter::new(shared::platform::aws::dynamodb(&aws), table, FailMode::Closed);

@@ -63,15 +63,6 @@ impl Phone {
         shaped.then(|| Self(raw.to_owned()))
     }
 
-    /// Loads libphonenumber's metadata on a blocking thread, so the first request that
-    /// parses a number does not wait for it. Call once from a function's init; it does not
-    /// block init itself.
-    pub fn warm_up() {
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn_blocking(|| phonenumber::parse(None, "+447400123456").is_ok());
-        }
-    }
-
     /// The full number, for Twilio and the database only — never for a log line.
     pub fn e164(&self) -> &str {
         &self.0

@@ -393,8 +393,8 @@ fn every_table(run: &Run<'_>) {
         "`phone-verification-start` and `phone-verification-check` parse the number a person typed with \
          libphonenumber's metadata (the `phonenumber` crate), which loads on the first parse and compiles the \
          patterns of the number's region as they are used: {} here (the bench's own first parse; it happens once \
-         per process), inside those functions' first response when their sample reaches the parse. They start \
-         that load in the background at init. The crate is vendored with one line changed \
+         per process), inside those functions' first response when their sample reaches the parse. The crate is \
+         vendored with one line changed \
          (`vendor/phonenumber/PARLEY.md`): released, it parsed every pattern of every region with \
          `regex-syntax` to check it before keeping it, most of the time this load took; a test now compiles \
          them all instead.\n",
