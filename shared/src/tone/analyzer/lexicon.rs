@@ -249,15 +249,7 @@ impl Lexicon {
         lex.absolutes = lex.phrases(data!("absolutes.txt"), 1 << 5);
         lex.allow = lex.phrases(data!("allow.txt"), 1 << 6);
         let mut phrase_starts: HashMap<String, u8> = HashMap::default();
-        for set in [
-            &lex.threats,
-            &lex.directed_profanity,
-            &lex.dismissals,
-            &lex.contempt_phrases,
-            &lex.blame,
-            &lex.absolutes,
-            &lex.allow,
-        ] {
+        for set in lex.phrase_sets() {
             for first in set.by_first.keys() {
                 *phrase_starts.entry(first.clone()).or_default() |= set.bit;
             }
@@ -265,15 +257,7 @@ impl Lexicon {
         lex.phrase_starts = phrase_starts;
 
         let mut vocabulary: Vec<String> = lex.words.keys().cloned().collect();
-        for set in [
-            &lex.threats,
-            &lex.directed_profanity,
-            &lex.dismissals,
-            &lex.contempt_phrases,
-            &lex.blame,
-            &lex.absolutes,
-            &lex.allow,
-        ] {
+        for set in lex.phrase_sets() {
             for phrase in &set.phrases {
                 for tok in &phrase.toks {
                     if let PatTok::Word(w) = tok {
@@ -289,6 +273,19 @@ impl Lexicon {
             lex.squeezed_vocabulary.entry(squeeze(&w)).or_insert(w);
         }
         lex
+    }
+
+    /// Every phrase set, in the order their bits were given.
+    fn phrase_sets(&self) -> [&PhraseSet; 7] {
+        [
+            &self.threats,
+            &self.directed_profanity,
+            &self.dismissals,
+            &self.contempt_phrases,
+            &self.blame,
+            &self.absolutes,
+            &self.allow,
+        ]
     }
 
     fn phrases(&mut self, text: &'static str, bit: u8) -> PhraseSet {
