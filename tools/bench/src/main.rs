@@ -153,6 +153,9 @@ struct Measured {
     cpu: Duration,
     /// What the floor leaves out, or why there is none.
     note: String,
+    /// In the floor run: how long PostgreSQL had the function's SQL to answer in its first
+    /// invocation (a new backend's first statements) and in its second ([`replay::Recorder::lap`]).
+    db_first_and_next: Option<(Duration, Duration)>,
     /// How many invocations ended in each outcome ([`outcome`]).
     outcomes: std::collections::BTreeMap<String, usize>,
 }
@@ -291,6 +294,7 @@ async fn run_function_with(
         peak_kb,
         cpu,
         note: String::new(),
+        db_first_and_next: None,
         outcomes,
     }
 }

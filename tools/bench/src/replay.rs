@@ -49,6 +49,9 @@ struct Shared {
     /// Each connection's channel for the replay's client socket, which takes the place of
     /// the function's once the function has gone.
     replays: Mutex<HashMap<u64, mpsc::Sender<TcpStream>>>,
+    /// Nanoseconds during which a connection had a query the server had not yet answered
+    /// (since the last [`Recorder::lap`]), recorded or not.
+    busy_ns: AtomicU64,
 }
 
 pub struct Recorder {
@@ -92,6 +95,14 @@ impl Recorder {
             self.shared.recorded.lock().expect("lock").clear();
         }
         self.shared.recording.store(on, Ordering::SeqCst);
+    }
+
+    /// How long PostgreSQL had a query of the function's to answer since the last lap: from
+    /// forwarding a query while none was outstanding to forwarding the answer that leaves
+    /// none, summed over the connections. Taken between invocations, it is an invocation's
+    /// time at the server, the loopback hop included.
+    pub fn lap(&self) -> Duration {
+        Duration::from_nanos(self.shared.busy_ns.swap(0, Ordering::SeqCst))
     }
 
     /// Replays the recorded invocation `n` times; the time of each. `Err` when nothing was
@@ -149,8 +160,9 @@ async fn connection(client: TcpStream, server: TcpStream, shared: Arc<Shared>) {
 
     let mut from_client: Vec<u8> = Vec::new();
     let mut startup = true;
-    // Messages answered by a ReadyForQuery not yet seen, while recording.
+    // Messages answered by a ReadyForQuery not yet seen, and since when one has been.
     let mut outstanding = 0usize;
+    let mut busy_since: Option<Instant> = None;
     let mut from_server: Vec<u8> = Vec::new();
     let (mut chunk, mut server_chunk) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
     let mut client_open = true;
@@ -166,6 +178,7 @@ async fn connection(client: TcpStream, server: TcpStream, shared: Arc<Shared>) {
                         continue; // Terminate: the connection outlives the client, for replays
                     }
                     let msg = rollback_instead_of_commit(msg);
+                    let answered_by_ready = !startup && matches!(msg[0], b'Q' | b'S');
                     if recording && !startup {
                         let mut recorded = shared.recorded.lock().expect("lock");
                         let last = recorded.iter().rposition(|(conn, _)| *conn == id);
@@ -178,10 +191,13 @@ async fn connection(client: TcpStream, server: TcpStream, shared: Arc<Shared>) {
                         };
                         let flight = &mut recorded[index].1;
                         flight.bytes.extend_from_slice(&msg);
-                        if matches!(msg[0], b'Q' | b'S') {
+                        if answered_by_ready {
                             flight.ready += 1;
-                            outstanding += 1;
                         }
+                    }
+                    if answered_by_ready {
+                        outstanding += 1;
+                        busy_since.get_or_insert_with(Instant::now);
                     }
                     out.extend_from_slice(&msg);
                 }
@@ -189,16 +205,22 @@ async fn connection(client: TcpStream, server: TcpStream, shared: Arc<Shared>) {
             }
             read = sr.read(&mut server_chunk), if client_open => {
                 let n = match read { Ok(0) | Err(_) => break, Ok(n) => n };
-                if shared.recording.load(Ordering::SeqCst) {
+                // The startup's answers (`N`/`S` to an SSLRequest, authentication) are not
+                // framed: nothing is outstanding then.
+                if outstanding > 0 {
                     from_server.extend_from_slice(&server_chunk[..n]);
                     while let Some((kind, len)) = frame(&from_server) {
                         if kind == b'Z' { outstanding = outstanding.saturating_sub(1); }
                         from_server.drain(..len);
                     }
+                    if outstanding == 0 { from_server.clear(); }
                 } else {
                     from_server.clear();
                 }
                 if cw.write_all(&server_chunk[..n]).await.is_err() { client_open = false }
+                if outstanding == 0 && let Some(since) = busy_since.take() {
+                    shared.busy_ns.fetch_add(since.elapsed().as_nanos() as u64, Ordering::SeqCst);
+                }
             }
             replay = replay_rx.recv(), if !client_open => {
                 let Some(socket) = replay else { break }; // the replays are over

@@ -296,6 +296,26 @@ fn first_response_reasons(run: &Run<'_>) {
         ms(o.dynamodb_call),
         ms(o.kms_call)
     );
+    // A new backend's first statements: what the floor run's recorder saw PostgreSQL take.
+    let over: Vec<String> = run
+        .every
+        .iter()
+        .filter(|(m, _)| m.first_response > FIRST_GOAL)
+        .filter_map(|(m, _)| run.floor.iter().find(|f| f.name == m.name))
+        .filter_map(|f| {
+            f.db_first_and_next.map(|(first, next)| format!("{} {} against {}", f.name, ms(first), ms(next)))
+        })
+        .collect();
+    if !over.is_empty() {
+        println!(
+            "A first request also meets a new PostgreSQL backend, whose first statements read the catalog and plan \
+             (and compile PL/pgSQL) before they run; behind RDS Proxy, a new instance's transactions mostly run on \
+             backends the proxy already holds open, which have done this. In the floor run, the recorder in front \
+             of PostgreSQL measured how long it held each such function's SQL in the first invocation against the \
+             second: {}.\n",
+            over.join("; ")
+        );
+    }
 }
 
 fn us(d: Duration) -> String {
