@@ -112,6 +112,9 @@ async fn anonymous_callers_share_a_budget_per_address_on_tone() {
         assert!(served <= 6, "no per-address limit after {served}");
     }
     assert!(served >= 3);
+    // AND the refused request never reached Claude (the local analysis may run meanwhile,
+    // the paid call waits for the limits)
+    assert_eq!(stub.calls(), served, "Claude was asked for a refused request");
     // AND a signed-in user from that address is not held to it
     assert_eq!(analyse(&state, &user(), &address, CALM, Duration::from_secs(10)).await.0, 200);
 }
