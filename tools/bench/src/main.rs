@@ -495,7 +495,7 @@ async fn outside_waits() -> Outside {
             times.push(started.elapsed());
         }
         times.sort();
-        times[n / 2]
+        percentile(&times, 0.5)
     }
     let url = setting("PARLEY_DATABASE_URL");
     let pg_connect = median(5, || async {

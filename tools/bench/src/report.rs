@@ -154,11 +154,11 @@ fn budget(run: &Run<'_>) {
     for m in run.floor.iter().filter(|m| !m.direct.is_empty()) {
         if m.note.is_empty() { comparable.push(m) } else { aside.push(m) }
     }
-    let over_floor: Vec<String> = comparable
+    let over_names: Vec<String> = comparable
         .iter()
         .filter_map(|m| {
             let (r50, r99) = ratios(m);
-            (r50 > 1.5 || r99 > 3.0).then(|| format!("{} ({r50:.2}×, {r99:.2}×)", m.name))
+            over_floor(m).then(|| format!("{} ({r50:.2}×, {r99:.2}×)", m.name))
         })
         .collect();
     if !comparable.is_empty() {
@@ -167,8 +167,8 @@ fn budget(run: &Run<'_>) {
         println!(
             "| every database endpoint whose work is all in PostgreSQL ({}): p50 ≤ 1.5×, p99 ≤ 3× the same SQL replayed directly | worst p50 {worst50:.2}×, worst p99 {worst99:.2}×{} | {} |",
             comparable.len(),
-            if over_floor.is_empty() { String::new() } else { format!(" — over: {}", over_floor.join(", ")) },
-            verdict(over_floor.is_empty())
+            if over_names.is_empty() { String::new() } else { format!(" — over: {}", over_names.join(", ")) },
+            verdict(over_names.is_empty())
         );
     }
 
@@ -239,15 +239,7 @@ fn budget(run: &Run<'_>) {
 /// For the endpoints over their floor: how much of the gap (warm p50 − floor p50) is the
 /// function's own CPU time, from the floor table's CPU column.
 fn floor_reasons(run: &Run<'_>) {
-    let over: Vec<&Measured> = run
-        .floor
-        .iter()
-        .filter(|m| !m.direct.is_empty() && m.note.is_empty())
-        .filter(|m| {
-            let (r50, r99) = ratios(m);
-            r50 > 1.5 || r99 > 3.0
-        })
-        .collect();
+    let over: Vec<&Measured> = run.floor.iter().filter(|m| judged(m) && over_floor(m)).collect();
     if over.is_empty() {
         return;
     }
@@ -320,6 +312,17 @@ fn first_response_reasons(run: &Run<'_>) {
 
 fn us(d: Duration) -> String {
     format!("{:.0} µs", d.as_secs_f64() * 1e6)
+}
+
+/// A floor row whose ratio the budget judges: a floor was recorded and nothing is left out.
+fn judged(m: &Measured) -> bool {
+    !m.direct.is_empty() && m.note.is_empty()
+}
+
+/// Over the floor goal: p50 above 1.5× or p99 above 3× the floor's.
+fn over_floor(m: &Measured) -> bool {
+    let (r50, r99) = ratios(m);
+    r50 > 1.5 || r99 > 3.0
 }
 
 fn ratios(m: &Measured) -> (f64, f64) {
