@@ -124,13 +124,26 @@ pub struct Current {
     pub cancel_at_period_end: bool,
 }
 
+/// Which of a user's subscriptions counts, among those alike in entitling: the latest period,
+/// then the latest change. [`current`] and [`tier`] both order by it, so the plan one shows is
+/// the tier the other enforces.
+macro_rules! newest_first {
+    () => {
+        "current_period_end DESC NULLS LAST, updated_at DESC"
+    };
+}
+
 /// The user's current subscription: an entitling one first, else the most recent.
 pub async fn current(tx: &Tx, user_id: Uuid) -> Result<Current, DbError> {
     let row = tx
         .query_opt(
-            "SELECT plan, status, stripe_subscription_id, current_period_start, current_period_end, \
-             cancel_at_period_end, status = ANY($2) AS entitled FROM subscriptions WHERE user_id = $1 \
-             ORDER BY status = ANY($2) DESC, current_period_end DESC NULLS LAST, updated_at DESC LIMIT 1",
+            concat!(
+                "SELECT plan, status, stripe_subscription_id, current_period_start, current_period_end, \
+                 cancel_at_period_end, status = ANY($2) AS entitled FROM subscriptions WHERE user_id = $1 \
+                 ORDER BY status = ANY($2) DESC, ",
+                newest_first!(),
+                " LIMIT 1"
+            ),
             &[(&user_id, Type::UUID), (&ENTITLED.as_slice(), Type::TEXT_ARRAY)],
         )
         .await?;
@@ -161,8 +174,11 @@ pub async fn tier(db: &Database, caller: &Caller, user_id: Uuid) -> Result<Strin
     let rows = db
         .one_shot(
             caller,
-            "SELECT plan FROM subscriptions WHERE user_id = $1 AND status = ANY($2) \
-             ORDER BY current_period_end DESC NULLS LAST, updated_at DESC LIMIT 1",
+            concat!(
+                "SELECT plan FROM subscriptions WHERE user_id = $1 AND status = ANY($2) ORDER BY ",
+                newest_first!(),
+                " LIMIT 1"
+            ),
             &[(&user_id, Type::UUID), (&ENTITLED.as_slice(), Type::TEXT_ARRAY)],
         )
         .await?;
