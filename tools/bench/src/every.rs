@@ -37,6 +37,11 @@ impl Sample {
         matches!(self.kind, Kind::AsIs) && self.template.get("requestContext").is_none()
     }
 
+    /// Whether the sample's request carries the header `name` (lower case).
+    pub fn sends_header(&self, name: &str) -> bool {
+        self.template["headers"].as_object().is_some_and(|h| h.keys().any(|k| k.eq_ignore_ascii_case(name)))
+    }
+
     /// The event for invocation `i`.
     pub fn event(&self, i: usize) -> Value {
         match &self.kind {

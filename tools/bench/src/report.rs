@@ -35,6 +35,9 @@ pub struct Run<'a> {
     pub every_invocations: usize,
     pub floor: &'a [Measured],
     pub every: &'a [(Measured, String)],
+    /// The functions whose sample sends an `Idempotency-Key` (its record is two more DynamoDB
+    /// calls in the first response).
+    pub idempotent_samples: &'a [String],
     /// (function, zipped x86_64 bytes, zipped arm64 bytes when built).
     pub sizes: &'a [(String, u64, Option<u64>)],
     pub bloat: &'a [Bloat],
@@ -282,11 +285,11 @@ fn first_response_reasons(run: &Run<'_>) {
          local DynamoDB and KMS, {} (DynamoDB GetItem) and {} (KMS Encrypt). moto is Python, and its server \
          closes the connection after every answer, so each call opens a new one. The functions over the goal \
          are those whose first request also calls moto, after or besides the connection: the floor table's \
-         notes name their calls, and `wallet-create`'s sample also sends an `Idempotency-Key`, whose record is \
-         written in DynamoDB before and after the work.\n",
+         notes name their calls{}.\n",
         ms(o.pg_connect),
         ms(o.dynamodb_call),
-        ms(o.kms_call)
+        ms(o.kms_call),
+        idempotent_over(run)
     );
     // A new backend's first statements: what the floor run's recorder saw PostgreSQL take.
     let over: Vec<String> = run
@@ -308,6 +311,23 @@ fn first_response_reasons(run: &Run<'_>) {
             over.join("; ")
         );
     }
+}
+
+/// The clause naming the functions over the first-response goal whose sample sends an
+/// `Idempotency-Key` (empty when none does).
+fn idempotent_over(run: &Run<'_>) -> String {
+    let names: Vec<String> = run
+        .every
+        .iter()
+        .filter(|(m, _)| m.first_response > FIRST_GOAL && run.idempotent_samples.contains(&m.name))
+        .map(|(m, _)| format!("`{}`", m.name))
+        .collect();
+    let whose = match names.as_slice() {
+        [] => return String::new(),
+        [one] => format!("{one}'s sample also sends"),
+        many => format!("the samples of {} also send", many.join(", ")),
+    };
+    format!(", and {whose} an `Idempotency-Key`, whose record is written in DynamoDB before and after the work")
 }
 
 fn us(d: Duration) -> String {
