@@ -143,11 +143,12 @@ fn budget(run: &Run<'_>) {
         over(&|m| m.init <= INIT_GOAL),
         verdict(init <= INIT_GOAL)
     );
-    let first = worst(&|m| m.first_response);
+    let first = worst(&|m| first_response(run, m));
     println!(
-        "| first response ≤ 25 ms (database connect included), every function | worst {}{} | {} |",
+        "| first response ≤ 25 ms (database connect included), every function: the slower of its cold starts \
+         (its sample's; a floor function's floor run too) | worst {}{} | {} |",
         ms(first),
-        over(&|m| m.first_response <= FIRST_GOAL),
+        over(&|m| first_response(run, m) <= FIRST_GOAL),
         verdict(first <= FIRST_GOAL)
     );
     if let Some(m) = run.floor.iter().find(|m| m.direct.is_empty()) {
@@ -277,16 +278,24 @@ fn floor_reasons(run: &Run<'_>) {
     );
 }
 
+/// A function's first response as the budget judges it: the slower of its cold starts in this
+/// run. Every function has one driven by its sample, which may be a refusal that stops before
+/// the work (`phone-verification-check`'s is a 401); a floor function has another in the floor
+/// run, whose events do the endpoint's work.
+fn first_response(run: &Run<'_>, m: &Measured) -> Duration {
+    run.floor.iter().filter(|f| f.name == m.name).map(|f| f.first_response).fold(m.first_response, Duration::max)
+}
+
 /// The waits outside the function that every first response over its goal is made of.
 fn first_response_reasons(run: &Run<'_>) {
     let o = &run.outside;
     println!(
         "A first response includes what the function waits on here, measured by the bench the same way \
          (medians): a new PostgreSQL connection, {} (a backend started, SCRAM sign-in); a call to moto, the \
-         local DynamoDB and KMS, {} (DynamoDB GetItem) and {} (KMS Encrypt). moto is Python, and its server \
-         closes the connection after every answer, so each call opens a new one. The functions over the goal \
-         are those whose first request also calls moto, after or besides the connection: the floor table's \
-         notes name their calls{}.\n",
+         local DynamoDB and KMS, {} (DynamoDB GetItem) and {} (KMS Encrypt); moto is Python and serves one \
+         request at a time (`scripts/moto_serial.py`). The functions over the goal wait on more than the \
+         connection: the floor table's notes name the other services they call{}; a first phone number parse \
+         loads libphonenumber's metadata (timed below the table of every function).\n",
         ms(o.pg_connect),
         ms(o.dynamodb_call),
         ms(o.kms_call),
@@ -296,7 +305,7 @@ fn first_response_reasons(run: &Run<'_>) {
     let over: Vec<String> = run
         .every
         .iter()
-        .filter(|(m, _)| m.first_response > FIRST_GOAL)
+        .filter(|(m, _)| first_response(run, m) > FIRST_GOAL)
         .filter_map(|(m, _)| run.floor.iter().find(|f| f.name == m.name))
         .filter_map(|f| {
             f.db_first_and_next.map(|(first, next)| format!("{} {} against {}", f.name, ms(first), ms(next)))
@@ -320,7 +329,7 @@ fn idempotent_over(run: &Run<'_>) -> String {
     let names: Vec<String> = run
         .every
         .iter()
-        .filter(|(m, _)| m.first_response > FIRST_GOAL && run.idempotent_samples.contains(&m.name))
+        .filter(|(m, _)| first_response(run, m) > FIRST_GOAL && run.idempotent_samples.contains(&m.name))
         .map(|(m, _)| format!("`{}`", m.name))
         .collect();
     let whose = match names.as_slice() {
@@ -384,7 +393,7 @@ fn floor_table(run: &Run<'_>) {
             "| {} | {} | {} | {} | {} | {f50} | {f99} | {r50} | {r99} | {} | {:.1} MB | {:.1} MB | {:.1} MB | {} |",
             m.name,
             ms(m.init),
-            ms(m.first_response),
+            if m.first_response > FIRST_GOAL { format!("**{}**", ms(m.first_response)) } else { ms(m.first_response) },
             ms(percentile(&m.warm, 0.5)),
             ms(percentile(&m.warm, 0.99)),
             us(m.cpu),
@@ -394,7 +403,10 @@ fn floor_table(run: &Run<'_>) {
             m.note,
         );
     }
-    println!();
+    println!(
+        "\nBold: a first response over 25 ms. Here the events do the endpoint's work from the first; the budget \
+         judges each function's slower cold start, this one or its sample's in the table of every function.\n"
+    );
 }
 
 fn every_table(run: &Run<'_>) {
@@ -437,7 +449,8 @@ fn every_table(run: &Run<'_>) {
         "`phone-verification-start` and `phone-verification-check` parse the number a person typed with \
          libphonenumber's metadata (the `phonenumber` crate), which loads on the first parse and compiles the \
          patterns of the number's region as they are used: {} here (the bench's own first parse; it happens once \
-         per process), inside those functions' first response when their sample reaches the parse. The crate is \
+         per process), inside those functions' first response when their event reaches the parse (the floor \
+         run's do). The crate is \
          vendored with one line changed \
          (`vendor/phonenumber/PARLEY.md`): released, it parsed every pattern of every region with \
          `regex-syntax` to check it before keeping it, most of the time this load took; a test now compiles \
