@@ -250,7 +250,9 @@ pub const INIT_STARTS: usize = 5;
 /// for init is. This machine's kernel reclaims page cache it has not used for a while, and a
 /// binary read from disk made init 15 ms longer on its first start.
 fn start(binary: &std::path::Path, name: &str, addr: SocketAddr, env: &[(&str, String)]) -> (KillOnDrop, Instant) {
-    drop(std::fs::read(binary));
+    if let Ok(mut file) = std::fs::File::open(binary) {
+        let _ = std::io::copy(&mut file, &mut std::io::sink());
+    }
     let started = Instant::now();
     let child = std::process::Command::new(binary)
         .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
