@@ -473,12 +473,8 @@ async fn main() {
     let every_n: usize =
         std::env::var("PARLEY_BENCH_EVERY_INVOCATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
     let mut every = Vec::new();
-    let mut idempotent_samples = Vec::new();
     for name in every::functions(&root) {
         let sample = every::sample(&root, &name);
-        if sample.sends_header("idempotency-key") {
-            idempotent_samples.push(name.clone());
-        }
         eprintln!("bench: {name} ({})", sample.file);
         if sample.is_job() {
             // A job is measured as its next scheduled run: one run first, not timed, does
@@ -488,7 +484,7 @@ async fn main() {
             run_function(&name, &bin_dir, 0, &|i| sample.event(i)).await;
         }
         let m = run_function(&name, &bin_dir, every_n, &|i| sample.event(i)).await;
-        every.push((m, sample.file));
+        every.push((m, sample));
     }
 
     if std::env::var("PARLEY_BENCH_GROWTH").as_deref() != Ok("0") {
@@ -529,7 +525,6 @@ async fn main() {
         every_invocations: every_n,
         floor: &results,
         every: &every,
-        idempotent_samples: &idempotent_samples,
         sizes: &sizes,
         growth: &growth,
         e2e: &e2e,

@@ -34,10 +34,8 @@ pub struct Run<'a> {
     pub invocations: usize,
     pub every_invocations: usize,
     pub floor: &'a [Measured],
-    pub every: &'a [(Measured, String)],
-    /// The functions whose sample sends an `Idempotency-Key` (its record is two more DynamoDB
-    /// calls in the first response).
-    pub idempotent_samples: &'a [String],
+    /// Every function's measurement, with the sample it was driven with.
+    pub every: &'a [(Measured, crate::every::Sample)],
     /// (function, zipped x86_64 bytes, zipped arm64 bytes when built).
     pub sizes: &'a [(String, u64, Option<u64>)],
     pub bloat: &'a [Bloat],
@@ -329,7 +327,7 @@ fn idempotent_over(run: &Run<'_>) -> String {
     let names: Vec<String> = run
         .every
         .iter()
-        .filter(|(m, _)| first_response(run, m) > FIRST_GOAL && run.idempotent_samples.contains(&m.name))
+        .filter(|(m, sample)| first_response(run, m) > FIRST_GOAL && sample.sends_header("idempotency-key"))
         .map(|(m, _)| format!("`{}`", m.name))
         .collect();
     let whose = match names.as_slice() {
@@ -338,6 +336,11 @@ fn idempotent_over(run: &Run<'_>) -> String {
         many => format!("the samples of {} also send", many.join(", ")),
     };
     format!(", and {whose} an `Idempotency-Key`, whose record is written in DynamoDB before and after the work")
+}
+
+/// `s`, in bold when `ok` is false (a result over its goal).
+fn bold_unless(ok: bool, s: String) -> String {
+    if ok { s } else { format!("**{s}**") }
 }
 
 fn us(d: Duration) -> String {
@@ -393,7 +396,7 @@ fn floor_table(run: &Run<'_>) {
             "| {} | {} | {} | {} | {} | {f50} | {f99} | {r50} | {r99} | {} | {:.1} MB | {:.1} MB | {:.1} MB | {} |",
             m.name,
             ms(m.init),
-            if m.first_response > FIRST_GOAL { format!("**{}**", ms(m.first_response)) } else { ms(m.first_response) },
+            bold_unless(m.first_response <= FIRST_GOAL, ms(m.first_response)),
             ms(percentile(&m.warm, 0.5)),
             ms(percentile(&m.warm, 0.99)),
             us(m.cpu),
@@ -416,19 +419,19 @@ fn every_table(run: &Run<'_>) {
         run.every_invocations
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    for (m, file) in run.every {
-        let mark = |ok: bool, s: String| if ok { s } else { format!("**{s}**") };
+    for (m, sample) in run.every {
         println!(
-            "| {} | `{file}` | {} | {} | {} | {} | {:.1} MB | {} | {} | {} |",
+            "| {} | `{}` | {} | {} | {} | {} | {:.1} MB | {} | {} | {} |",
             m.name,
-            mark(m.init <= INIT_GOAL, ms(m.init)),
-            mark(m.first_response <= FIRST_GOAL, ms(m.first_response)),
+            sample.file,
+            bold_unless(m.init <= INIT_GOAL, ms(m.init)),
+            bold_unless(m.first_response <= FIRST_GOAL, ms(m.first_response)),
             ms(percentile(&m.warm, 0.5)),
             ms(percentile(&m.warm, 0.99)),
             mb(m.rss_early_kb),
-            mark(flat(m), format!("{:.1} MB", mb(m.rss_late_kb))),
-            mark(mb(m.peak_kb) <= RSS_GOAL_MB, format!("{:.1} MB", mb(m.peak_kb))),
-            mark(expected_only(m, file), m.outcomes_text()),
+            bold_unless(flat(m), format!("{:.1} MB", mb(m.rss_late_kb))),
+            bold_unless(mb(m.peak_kb) <= RSS_GOAL_MB, format!("{:.1} MB", mb(m.peak_kb))),
+            bold_unless(expected_only(m, &sample.file), m.outcomes_text()),
         );
     }
     println!(
