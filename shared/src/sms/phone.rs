@@ -142,59 +142,85 @@ mod tests {
         }
     }
 
-    /// The vendored `phonenumber` keeps its patterns unchecked until first use
-    /// (vendor/phonenumber/PARLEY.md); this compiles every one of them, as the crate will.
-    #[test]
-    fn every_pattern_of_the_metadata_compiles() {
+    /// Every pattern of libphonenumber's metadata, by region, with the region's example
+    /// national numbers (one per number type it has).
+    fn metadata() -> Vec<(&'static str, Vec<&'static str>, Vec<&'static str>)> {
         use phonenumber::metadata::{DATABASE, Descriptor, Format};
         fn formats<'a>(fs: &'a [Format]) -> impl Iterator<Item = &'a str> + 'a {
             fs.iter().flat_map(|f| {
                 std::iter::once(f.pattern().as_str()).chain(f.leading_digits().iter().map(|r| r.as_str()))
             })
         }
-        let mut checked = 0;
-        for meta in DATABASE.iter() {
-            let d = meta.descriptors();
-            let descriptors: [Option<&Descriptor>; 16] = [
-                Some(d.general()),
-                d.fixed_line(),
-                d.mobile(),
-                d.toll_free(),
-                d.premium_rate(),
-                d.shared_cost(),
-                d.personal_number(),
-                d.voip(),
-                d.pager(),
-                d.uan(),
-                d.emergency(),
-                d.voicemail(),
-                d.short_code(),
-                d.standard_rate(),
-                d.carrier(),
-                d.no_international(),
-            ];
-            let patterns = descriptors
+        DATABASE
+            .iter()
+            .map(|meta| {
+                let d = meta.descriptors();
+                let descriptors: Vec<&Descriptor> = [
+                    Some(d.general()),
+                    d.fixed_line(),
+                    d.mobile(),
+                    d.toll_free(),
+                    d.premium_rate(),
+                    d.shared_cost(),
+                    d.personal_number(),
+                    d.voip(),
+                    d.pager(),
+                    d.uan(),
+                    d.emergency(),
+                    d.voicemail(),
+                    d.short_code(),
+                    d.standard_rate(),
+                    d.carrier(),
+                    d.no_international(),
+                ]
                 .into_iter()
                 .flatten()
-                .map(|d| d.national_number().as_str())
-                .chain(formats(meta.formats()))
-                .chain(formats(meta.international_formats()))
-                .chain(
-                    [meta.international_prefix(), meta.national_prefix_for_parsing(), meta.leading_digits()]
-                        .into_iter()
-                        .flatten()
-                        .map(|r| r.as_str()),
-                );
+                .collect();
+                let examples = descriptors.iter().filter_map(|d| d.example()).collect();
+                let patterns = descriptors
+                    .iter()
+                    .map(|d| d.national_number().as_str())
+                    .chain(formats(meta.formats()))
+                    .chain(formats(meta.international_formats()))
+                    .chain(
+                        [meta.international_prefix(), meta.national_prefix_for_parsing(), meta.leading_digits()]
+                            .into_iter()
+                            .flatten()
+                            .map(|r| r.as_str()),
+                    )
+                    .collect();
+                (meta.id(), patterns, examples)
+            })
+            .collect()
+    }
+
+    /// The vendored `phonenumber` keeps its patterns unchecked until first use, and compiles
+    /// them ASCII-only (vendor/phonenumber/PARLEY.md). This compiles every one of them as the
+    /// crate will, and, since they only ever see national numbers already normalised to ASCII
+    /// digits, checks that on such input each finds exactly what libphonenumber's Unicode
+    /// reading finds: on every example number of its region and each of its leading parts
+    /// (what a format's `leading_digits` sees).
+    #[test]
+    fn every_pattern_compiles_and_matches_as_unicode_does() {
+        let (mut patterns_checked, mut compared) = (0, 0);
+        for (region, patterns, examples) in metadata() {
+            let inputs: Vec<&str> = examples.iter().flat_map(|e| (1..=e.len()).map(move |n| &e[..n])).collect();
             for pattern in patterns {
-                // The options `phonenumber` compiles with (`ignore_whitespace`, as in its loader).
-                if let Err(e) = regex::RegexBuilder::new(pattern).ignore_whitespace(true).build() {
-                    panic!("{}: pattern {pattern:?} does not compile: {e}", meta.id());
+                // The options the vendored loader compiles with.
+                let ascii = regex::RegexBuilder::new(pattern).ignore_whitespace(true).unicode(false).build();
+                let ascii = ascii.unwrap_or_else(|e| panic!("{region}: pattern {pattern:?} does not compile: {e}"));
+                let unicode = regex::RegexBuilder::new(pattern).ignore_whitespace(true).build().unwrap();
+                for input in &inputs {
+                    let found = |re: &regex::Regex| re.find(input).map(|m| m.range());
+                    assert_eq!(found(&ascii), found(&unicode), "{region}: {pattern:?} on {input:?}");
+                    compared += 1;
                 }
-                checked += 1;
+                patterns_checked += 1;
             }
         }
         // libphonenumber 9.0.33 has about 4 800 patterns over 254 regions.
-        assert!(checked > 4_000, "only {checked} patterns: the database did not load");
+        assert!(patterns_checked > 4_000, "only {patterns_checked} patterns: the database did not load");
+        assert!(compared > 100_000, "only {compared} comparisons: the examples did not load");
     }
 
     #[test]
