@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::e2e::Client;
 use crate::replay::Recorder;
-use crate::{Measured, run_function_with, setting};
+use crate::{COLD_STARTS, Measured, Starts, run_function_with, setting};
 
 /// One endpoint: its function, the event that drives it, and what it does outside
 /// PostgreSQL (which the floor leaves out).
@@ -55,7 +55,8 @@ fn phone(i: usize) -> String {
 /// bench does not link parley-local).
 const KNOWN_CODE: &str = "123456";
 
-/// Starts a verification for each number the check run will use, in the Twilio stub (as
+/// Starts a verification for each number the check run will use (its invocations', then its
+/// later cold starts', [`COLD_STARTS`]), in the Twilio stub (as
 /// `phone-verification-start` would; that function touches no database, so it has no floor).
 async fn start_verifications(http: &reqwest::Client, n: usize) {
     let url = format!(
@@ -81,7 +82,7 @@ async fn start_verifications(http: &reqwest::Client, n: usize) {
 }
 
 async fn cases(c: &Client, root: &Path, invocations: usize) -> Vec<Case> {
-    start_verifications(&c.http, invocations).await;
+    start_verifications(&c.http, invocations + COLD_STARTS).await;
     // A user with one item in the cart, a quote not yet in it, a wallet and a conversation.
     let user = Uuid::now_v7();
     let in_cart = c.quote(user).await;
@@ -249,7 +250,8 @@ pub async fn run(bin_dir: &Path, root: &Path, invocations: usize, client: &Clien
         let laps = std::sync::Mutex::new(Vec::new());
         let laps_ref = &laps;
         // The second invocation is recorded (the first is the cold one).
-        let mut m = run_function_with(case.function, bin_dir, invocations, &env, &move |i| {
+        // Every COMMIT is a ROLLBACK here, so a later cold start's event does the first one's work.
+        let mut m = run_function_with(case.function, bin_dir, invocations, &env, Starts::Repeat, &move |i| {
             if i == 1 || i == 2 {
                 laps_ref.lock().expect("lock").push(rec.lap());
             }

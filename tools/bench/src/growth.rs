@@ -215,8 +215,15 @@ async fn verify_chains(bin_dir: &std::path::Path) -> Vec<Line> {
     // is shared, so the faster run is the job's, the slower one says how much the noise costs.
     let mut runs = Vec::new();
     for _ in 0..2 {
-        let m =
-            crate::run_function_with("verify-chains", bin_dir, 0, &pool, &|_| json!({"detail": {"full": true}})).await;
+        let m = crate::run_function_with(
+            "verify-chains",
+            bin_dir,
+            0,
+            &pool,
+            crate::Starts::InitOnly,
+            &|_| json!({"detail": {"full": true}}),
+        )
+        .await;
         runs.push(((m.first_response - m.init).as_secs_f64(), m.peak_kb));
     }
     runs.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -247,7 +254,14 @@ async fn sweep(bin_dir: &std::path::Path) -> Vec<Line> {
         .await
         .expect("seed sessions");
     let before: i64 = owner.query_one("SELECT count(*) FROM anonymous_sessions", &[]).await.expect("count").get(0);
-    let m = crate::run_function("sweep-expired", bin_dir, 0, &|_| json!({"detail-type": "Scheduled Event"})).await;
+    let m = crate::run_function(
+        "sweep-expired",
+        bin_dir,
+        0,
+        crate::Starts::InitOnly,
+        &|_| json!({"detail-type": "Scheduled Event"}),
+    )
+    .await;
     let after: i64 = owner.query_one("SELECT count(*) FROM anonymous_sessions", &[]).await.expect("count").get(0);
     let secs = (m.first_response - m.init).as_secs_f64();
     vec![line(

@@ -6,6 +6,7 @@
 //! - init: process start → the runtime's first `next` call (state built, no network);
 //! - first response: process start → first response posted, the database connect included
 //!   (it starts in the background at init; what remains of it is waited for here);
+//! - both as the median of several starts ([`COLD_STARTS`], [`Starts`]);
 //! - warm latency: event released → response posted, over many invocations (p50, p99);
 //! - the same SQL replayed directly with tokio-postgres, for the database endpoints;
 //! - peak RSS (VmHWM) after the run and RSS part-way, to show it stays flat.
@@ -156,7 +157,11 @@ fn event(method: &str, path: &str, route: &str, headers: Value, body: Option<Val
 struct Measured {
     name: String,
     init: Duration,
+    /// The median of `first_responses`.
     first_response: Duration,
+    /// Each start's first response (process start → its answer), fastest first: one, or
+    /// [`COLD_STARTS`] where the event's work repeats ([`Starts`]).
+    first_responses: Vec<Duration>,
     warm: Vec<Duration>,
     direct: Vec<Duration>,
     rss_early_kb: u64,
@@ -223,9 +228,10 @@ async fn run_function(
     name: &str,
     bin_dir: &std::path::Path,
     invocations: usize,
+    starts: Starts,
     make_event: &(dyn Fn(usize) -> Value + Sync),
 ) -> Measured {
-    run_function_with(name, bin_dir, invocations, &[], make_event).await
+    run_function_with(name, bin_dir, invocations, &[], starts, make_event).await
 }
 
 /// A child process killed (and reaped) when dropped: a function under test, or the gateway.
@@ -240,8 +246,21 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// How many times each function is started for its init (the median is reported).
-pub const INIT_STARTS: usize = 5;
+/// How many times each function is started: its init is the median of these starts, and so is
+/// its first response where its event's work can be done again ([`Starts::Repeat`]).
+pub const COLD_STARTS: usize = 5;
+
+/// What a function's starts after the first do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Starts {
+    /// Each answers one more event from the run's `make_event`, which does the same work as
+    /// the first (the run's later invocations repeat it too): the first response is their median.
+    Repeat,
+    /// Each stops when it asks for its first event: the first start's event did work a later
+    /// one would not (a request carrying an `Idempotency-Key` replays its first answer), or
+    /// the run is itself the measurement (a job over seeded data, a job's warm-up).
+    InitOnly,
+}
 
 /// Starts `binary` as Lambda does: its environment, then the Runtime API at `addr`. Returns
 /// the child and when it was started.
@@ -267,19 +286,39 @@ fn start(binary: &std::path::Path, name: &str, addr: SocketAddr, env: &[(&str, S
     (KillOnDrop(child), started)
 }
 
-/// One more start of `binary`, for its init alone: stopped when it first asks for an event.
-async fn init_only(binary: &std::path::Path, name: &str, env: &[(&str, String)]) -> Duration {
-    // The sender stays alive, so the function's `next` waits rather than failing.
-    let (_events, rx) = mpsc::channel(1);
+/// One more start of `binary`: its init, and given an `event`, its first response and answer.
+/// It is stopped once it has answered, or, without an event, when it first asks for one.
+async fn cold_start(
+    binary: &std::path::Path,
+    name: &str,
+    env: &[(&str, String)],
+    event: Option<Bytes>,
+) -> (Duration, Option<(Duration, String)>) {
+    // The sender stays alive, so without an event the function's `next` waits, not fails.
+    let (events, rx) = mpsc::channel(1);
     let api = RuntimeApi::new(rx);
     let addr = serve_runtime(api.clone()).await;
     let (child, started) = start(binary, name, addr, env);
-    tokio::time::timeout(Duration::from_secs(30), api.asked.notified())
-        .await
-        .unwrap_or_else(|_| panic!("{name} did not ask for an event within 30 s"));
+    let first = match event {
+        Some(event) => {
+            let (done_tx, done_rx) = oneshot::channel();
+            events.send((event, done_tx)).await.expect("runtime API alive");
+            let answer = tokio::time::timeout(Duration::from_secs(30), done_rx)
+                .await
+                .expect("a response in 30 s")
+                .expect("sent");
+            Some((answer.arrived - started, answer.outcome))
+        }
+        None => {
+            tokio::time::timeout(Duration::from_secs(30), api.asked.notified())
+                .await
+                .unwrap_or_else(|_| panic!("{name} did not ask for an event within 30 s"));
+            None
+        }
+    };
     let init = api.first_next.lock().await.map(|t| t - started).unwrap_or_default();
     drop(child);
-    init
+    (init, first)
 }
 
 /// [`run_function`] with environment variables set for the function.
@@ -288,6 +327,7 @@ async fn run_function_with(
     bin_dir: &std::path::Path,
     invocations: usize,
     env: &[(&str, String)],
+    starts: Starts,
     make_event: &(dyn Fn(usize) -> Value + Sync),
 ) -> Measured {
     let (tx, rx) = mpsc::channel(1);
@@ -328,19 +368,27 @@ async fn run_function_with(
     let cpu = on_cpu(pid).saturating_sub(cpu_after_first) / invocations.max(1) as u32;
     drop(child);
     warm.sort();
-    // Init is the median of INIT_STARTS starts: this one, and more that are stopped as soon as
-    // they ask for their first event (so they do no work and change nothing). One start is
-    // at the mercy of whatever else this shared machine did in those milliseconds.
+    // Init is the median of COLD_STARTS starts, and so is the first response where the event's
+    // work repeats: one start is at the mercy of whatever else this shared machine did in
+    // those milliseconds. The later starts' events come after the run's.
     let mut inits = vec![first_init];
-    for _ in 1..INIT_STARTS {
-        inits.push(init_only(&binary, name, env).await);
+    let mut first_responses = vec![first_response];
+    for k in 1..COLD_STARTS {
+        let event = (starts == Starts::Repeat).then(|| Bytes::from(make_event(invocations + k).to_string()));
+        let (init, first) = cold_start(&binary, name, env, event).await;
+        inits.push(init);
+        if let Some((first, outcome)) = first {
+            first_responses.push(first);
+            *outcomes.entry(outcome).or_insert(0) += 1;
+        }
     }
     inits.sort();
-    let init = percentile(&inits, 0.5);
+    first_responses.sort();
     Measured {
         name: name.to_owned(),
-        init,
-        first_response,
+        init: percentile(&inits, 0.5),
+        first_response: percentile(&first_responses, 0.5),
+        first_responses,
         warm,
         direct: Vec::new(),
         rss_early_kb,
@@ -397,7 +445,7 @@ async fn main() {
     // session-me: identity only, no database.
     let e = auth.clone();
     results.push(
-        run_function("session-me", &bin_dir, invocations, &move |_| {
+        run_function("session-me", &bin_dir, invocations, Starts::Repeat, &move |_| {
             event("GET", "/v1/sessions/me", "GET /v1/sessions/me", e.clone(), None, None)
         })
         .await,
@@ -406,7 +454,7 @@ async fn main() {
     // session-anonymous: the per-address limiter (one DynamoDB UpdateItem), then one INSERT
     // in one round trip. Its floor replays both, in the same order; the two parts are also
     // timed alone, to show where the time goes.
-    let mut m = run_function("session-anonymous", &bin_dir, invocations, &|_| {
+    let mut m = run_function("session-anonymous", &bin_dir, invocations, Starts::Repeat, &|_| {
         event("POST", "/v1/sessions/anonymous", "POST /v1/sessions/anonymous", json!({}), None, None)
     })
     .await;
@@ -481,9 +529,10 @@ async fn main() {
             // what the sections before left for it (the messages the floor runs wrote, for
             // verify-chains), so its first response is a cold start, not that backlog. The
             // backlog's cost is the growth section's.
-            run_function(&name, &bin_dir, 0, &|i| sample.event(i)).await;
+            run_function(&name, &bin_dir, 0, Starts::InitOnly, &|i| sample.event(i)).await;
         }
-        let m = run_function(&name, &bin_dir, every_n, &|i| sample.event(i)).await;
+        let starts = if sample.sends_header("idempotency-key") { Starts::InitOnly } else { Starts::Repeat };
+        let m = run_function(&name, &bin_dir, every_n, starts, &|i| sample.event(i)).await;
         every.push((m, sample));
     }
 
