@@ -42,6 +42,12 @@ impl Sample {
         self.template["headers"].as_object().is_some_and(|h| h.keys().any(|k| k.eq_ignore_ascii_case(name)))
     }
 
+    /// Whether a later cold start given this sample does the first one's work: not when the
+    /// request carries an `Idempotency-Key`, whose later uses replay the first answer.
+    pub fn repeats_work(&self) -> bool {
+        !self.sends_header("idempotency-key")
+    }
+
     /// The event for invocation `i`.
     pub fn event(&self, i: usize) -> Value {
         match &self.kind {

@@ -224,7 +224,7 @@ async fn verify_chains(bin_dir: &std::path::Path) -> Vec<Line> {
             &|_| json!({"detail": {"full": true}}),
         )
         .await;
-        runs.push(((m.first_response - m.init).as_secs_f64(), m.peak_kb));
+        runs.push(((m.first_response() - m.init).as_secs_f64(), m.peak_kb));
     }
     runs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let ((secs, _), (slower, _)) = (runs[0], runs[1]);
@@ -263,7 +263,7 @@ async fn sweep(bin_dir: &std::path::Path) -> Vec<Line> {
     )
     .await;
     let after: i64 = owner.query_one("SELECT count(*) FROM anonymous_sessions", &[]).await.expect("count").get(0);
-    let secs = (m.first_response - m.init).as_secs_f64();
+    let secs = (m.first_response() - m.init).as_secs_f64();
     vec![line(
         format!("sweep-expired over {} lapsed anonymous sessions", before - after),
         format!(

@@ -157,8 +157,6 @@ fn event(method: &str, path: &str, route: &str, headers: Value, body: Option<Val
 struct Measured {
     name: String,
     init: Duration,
-    /// The median of `first_responses`.
-    first_response: Duration,
     /// Each start's first response (process start → its answer), fastest first: one, or
     /// [`COLD_STARTS`] where the event's work repeats ([`Starts`]).
     first_responses: Vec<Duration>,
@@ -180,6 +178,11 @@ struct Measured {
 }
 
 impl Measured {
+    /// The first response the tables and the budget show: the median of the starts'.
+    fn first_response(&self) -> Duration {
+        percentile(&self.first_responses, 0.5)
+    }
+
     /// The outcomes other than success (2xx, or `ok` for a function not behind HTTP).
     fn failures(&self) -> Vec<String> {
         self.outcomes
@@ -387,7 +390,6 @@ async fn run_function_with(
     Measured {
         name: name.to_owned(),
         init: percentile(&inits, 0.5),
-        first_response: percentile(&first_responses, 0.5),
         first_responses,
         warm,
         direct: Vec::new(),
@@ -531,7 +533,7 @@ async fn main() {
             // backlog's cost is the growth section's.
             run_function(&name, &bin_dir, 0, Starts::InitOnly, &|i| sample.event(i)).await;
         }
-        let starts = if sample.sends_header("idempotency-key") { Starts::InitOnly } else { Starts::Repeat };
+        let starts = if sample.repeats_work() { Starts::Repeat } else { Starts::InitOnly };
         let m = run_function(&name, &bin_dir, every_n, starts, &|i| sample.event(i)).await;
         every.push((m, sample));
     }
@@ -544,7 +546,7 @@ async fn main() {
     // End to end through the gateway, and the cost model of docs/scaling.md from it.
     let e2e = if let Some(client) = client.as_ref().filter(|_| e2e_on) {
         let rows = e2e::run(client).await;
-        let mut firsts: Vec<Duration> = every.iter().map(|(m, _)| m.first_response).collect();
+        let mut firsts: Vec<Duration> = every.iter().map(|(m, _)| m.first_response()).collect();
         firsts.sort();
         let block = cost::markdown(&rows, percentile(&firsts, 0.5));
         let path = root.join("docs/scaling.md");

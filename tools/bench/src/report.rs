@@ -292,7 +292,7 @@ fn floor_reasons(run: &Run<'_>) {
 /// refusal that stops before the work (`phone-verification-check`'s is a 401); a floor
 /// function has another in the floor run, whose events do the endpoint's work.
 fn first_response(run: &Run<'_>, m: &Measured) -> Duration {
-    run.floor.iter().filter(|f| f.name == m.name).map(|f| f.first_response).fold(m.first_response, Duration::max)
+    run.floor.iter().filter(|f| f.name == m.name).map(|f| f.first_response()).fold(m.first_response(), Duration::max)
 }
 
 /// The waits outside the function that every first response over its goal is made of.
@@ -354,9 +354,14 @@ fn idempotent_over(run: &Run<'_>) -> String {
 fn first_response_text(m: &Measured) -> String {
     match m.first_responses.as_slice() {
         [first, .., last] => {
-            format!("{} ({:.2}–{:.2})", ms(m.first_response), first.as_secs_f64() * 1000.0, last.as_secs_f64() * 1000.0)
+            format!(
+                "{} ({:.2}–{:.2})",
+                ms(m.first_response()),
+                first.as_secs_f64() * 1000.0,
+                last.as_secs_f64() * 1000.0
+            )
         }
-        _ => ms(m.first_response),
+        _ => ms(m.first_response()),
     }
 }
 
@@ -418,7 +423,7 @@ fn floor_table(run: &Run<'_>) {
             "| {} | {} | {} | {} | {} | {f50} | {f99} | {r50} | {r99} | {} | {:.1} MB | {:.1} MB | {:.1} MB | {} |",
             m.name,
             ms(m.init),
-            bold_unless(m.first_response <= FIRST_GOAL, first_response_text(m)),
+            bold_unless(m.first_response() <= FIRST_GOAL, first_response_text(m)),
             ms(percentile(&m.warm, 0.5)),
             ms(percentile(&m.warm, 0.99)),
             us(m.cpu),
@@ -448,7 +453,7 @@ fn every_table(run: &Run<'_>) {
             m.name,
             sample.file,
             bold_unless(m.init <= INIT_GOAL, ms(m.init)),
-            bold_unless(m.first_response <= FIRST_GOAL, first_response_text(m)),
+            bold_unless(m.first_response() <= FIRST_GOAL, first_response_text(m)),
             ms(percentile(&m.warm, 0.5)),
             ms(percentile(&m.warm, 0.99)),
             mb(m.rss_early_kb),
