@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use parley_e2e::setting;
-use shared::platform::db::{Database, Type};
+use shared::platform::db::{Database, DbError, Type};
 use shared::platform::identity::Caller;
 use uuid::Uuid;
 
@@ -81,6 +81,78 @@ async fn one_shot_runs_a_statement_as_a_whole_transaction() {
         .unwrap_err();
     assert_eq!(dup.unique_violation(), Some("anonymous_sessions_pkey"));
     assert_eq!(visible(&db, caller).await, vec![id]);
+}
+
+/// Whether the pool's (one) connection was handed over outside any transaction: a
+/// transaction left open by a write would still hold a transaction id here.
+async fn clean(db: &Database) -> bool {
+    let tx = db.begin(&Caller::default()).await.unwrap();
+    let row = tx
+        .query_one(
+            "SELECT current_setting('app.anonymous_session_id', true), \
+             (SELECT count(*) FROM pg_stat_activity WHERE pid = pg_backend_pid() AND backend_xid IS NOT NULL)",
+            &[],
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    row.get::<_, String>(0).is_empty() && row.get::<_, i64>(1) == 0
+}
+
+#[tokio::test]
+async fn a_one_statement_transaction_commits_with_its_statement_in_one_round_trip() {
+    // GIVEN a pool of one connection
+    let db = pool(1);
+    let id = Uuid::now_v7();
+    let caller = Caller::anonymous(id);
+    // WHEN a one-statement transaction writes and is dropped without `commit`
+    {
+        let tx = db.begin_single(&caller).await.unwrap();
+        insert_session(&tx, id).await;
+    }
+    // THEN the connection went back to the pool outside any transaction, and the write is
+    // committed already (COMMIT travelled with it): another connection sees it
+    assert!(clean(&db).await);
+    assert_eq!(visible(&pool(1), caller).await, vec![id]);
+    // AND with `commit` called, the same holds
+    let tx = db.begin_single(&caller).await.unwrap();
+    let rows = tx.query("SELECT id FROM anonymous_sessions", &[]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.get::<_, Uuid>(0)).collect::<Vec<_>>(), vec![id]);
+    assert!(clean(&db).await);
+}
+
+#[tokio::test]
+async fn a_one_statement_transaction_refuses_a_second_statement_a_stream_and_a_rollback() {
+    let db = pool(1);
+    let id = Uuid::now_v7();
+    let tx = db.begin_single(&Caller::anonymous(id)).await.unwrap();
+    assert!(matches!(tx.stream("SELECT 1", &[]).await, Err(DbError::Misuse(_))));
+    insert_session(&tx, id).await;
+    assert!(matches!(tx.query("SELECT 2", &[]).await, Err(DbError::Misuse(_))));
+    assert!(matches!(tx.rollback().await, Err(DbError::Misuse(_))));
+    assert!(clean(&db).await, "the refused calls left the connection in a transaction");
+}
+
+#[tokio::test]
+async fn a_failing_one_statement_transaction_rolls_back_and_its_connection_stays_usable() {
+    let db = pool(1);
+    let id = Uuid::now_v7();
+    let caller = Caller::anonymous(id);
+    let tx = db.begin_single(&caller).await.unwrap();
+    // A statement that fails after writing: the write must not survive.
+    let err = tx
+        .query(
+            "WITH w AS (INSERT INTO anonymous_sessions (id, expires_at) VALUES ($1, now() + interval '1 hour') \
+             RETURNING 1) SELECT 1 / 0 FROM w",
+            &[(&id, Type::UUID)],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DbError::Query(_)), "{err}");
+    drop(tx);
+    assert!(clean(&db).await);
+    assert!(visible(&pool(1), caller).await.is_empty());
 }
 
 #[tokio::test]

@@ -138,6 +138,7 @@ impl From<DbError> for EffectError {
             // Webhooks run as the service role with no anonymous session; should a claimed
             // session's context ever reach here, retrying cannot help.
             DbError::SessionClaimed => EffectError::Permanent(e.to_string()),
+            DbError::Misuse(_) => EffectError::Permanent(e.to_string()),
         }
     }
 }

@@ -57,6 +57,9 @@ pub enum DbError {
     Query(tokio_postgres::Error),
     /// The anonymous caller's session was claimed (app_require_live_session refused it).
     SessionClaimed,
+    /// A one-statement transaction ([`Database::begin_single`]) was asked for more than its
+    /// one statement: our bug, caught before anything reached the database.
+    Misuse(&'static str),
 }
 
 impl From<tokio_postgres::Error> for DbError {
@@ -72,6 +75,7 @@ impl std::fmt::Display for DbError {
         match self {
             DbError::Unavailable(why) => write!(f, "database unavailable: {why}"),
             DbError::SessionClaimed => write!(f, "the anonymous session was claimed"),
+            DbError::Misuse(what) => write!(f, "transaction misused: {what}"),
             DbError::Query(e) => match e.as_db_error() {
                 Some(db) => write!(f, "database error {}: {}", db.code().code(), db.message()),
                 None => write!(f, "database connection error: {e}"),
@@ -90,7 +94,7 @@ impl DbError {
                 Some(db) if db.code() == &SqlState::UNIQUE_VIOLATION => db.constraint(),
                 _ => None,
             },
-            DbError::Unavailable(_) | DbError::SessionClaimed => None,
+            DbError::Unavailable(_) | DbError::SessionClaimed | DbError::Misuse(_) => None,
         }
     }
 }
@@ -112,6 +116,7 @@ impl From<DbError> for ApiError {
                 }
                 _ => ApiError::internal().with_source(err),
             },
+            DbError::Misuse(_) => ApiError::internal().with_source(err),
             // No answer: closed connection, network, pool exhausted.
             _ => ApiError::unavailable("the database").with_source(err),
         }
@@ -241,32 +246,49 @@ impl Database {
         self.begin_with(&begin_sql(None, true)).await
     }
 
-    /// Runs one statement as the whole request transaction in a single round trip:
-    /// `BEGIN` with the caller's context, the statement and `COMMIT` are pipelined on one
-    /// connection. A failing statement aborts the transaction, and `COMMIT` then rolls it back.
+    /// A transaction of exactly one statement, in one round trip: `BEGIN` with the caller's
+    /// context, the statement and `COMMIT` are pipelined on one connection (design brief §6:
+    /// fewest round trips). The statement's answer arrives with the transaction committed, so
+    /// use it only where nothing in that answer could make the handler roll back — a read, or
+    /// a write that is the whole of the request. A failing statement aborts the transaction
+    /// and `COMMIT` then rolls it back. A second statement, a stream or a rollback after the
+    /// statement is refused ([`DbError::Misuse`]).
+    pub async fn begin_single(&self, caller: &Caller) -> Result<Tx, DbError> {
+        self.begin_with_mode(&begin_sql(Some(caller), false), true).await
+    }
+
+    /// [`begin_single`](Self::begin_single) for a webhook or scheduled job (no caller).
+    pub async fn begin_service_single(&self) -> Result<Tx, DbError> {
+        self.begin_with_mode(&begin_sql(None, false), true).await
+    }
+
+    /// One statement as the whole request transaction, in one round trip
+    /// ([`begin_single`](Self::begin_single)), for callers that hold no `Tx`.
     pub async fn one_shot(
         &self,
         caller: &Caller,
         sql: &str,
         params: &[(&(dyn ToSql + Sync), Type)],
     ) -> Result<Vec<Row>, DbError> {
-        let conn = self.connection().await?;
-        let begin = begin_sql(Some(caller), false);
-        let (opened, rows, committed) =
-            tokio::join!(conn.batch_execute(&begin), conn.query_typed(sql, params), conn.batch_execute("COMMIT"));
-        match (opened, committed) {
-            (Ok(()), Ok(())) => Ok(rows?),
-            (Err(e), _) | (_, Err(e)) => {
-                let _ = Object::take(conn);
-                Err(unavailable_or_query(e))
-            }
-        }
-        .map_err(refine)
+        let tx = self.begin_single(caller).await?;
+        let rows = tx.query(sql, params).await?;
+        tx.commit().await?;
+        Ok(rows)
     }
 
     async fn begin_with(&self, sql: &str) -> Result<Tx, DbError> {
+        self.begin_with_mode(sql, false).await
+    }
+
+    async fn begin_with_mode(&self, sql: &str, single: bool) -> Result<Tx, DbError> {
         let conn = self.connection().await?;
-        Ok(Tx { conn: Some(conn), begin: Mutex::new(Some(sql.to_owned())), begun: tokio::sync::watch::channel(None).0 })
+        Ok(Tx {
+            conn: Some(conn),
+            begin: Mutex::new(Some(sql.to_owned())),
+            begun: tokio::sync::watch::channel(None).0,
+            single,
+            committed: Mutex::new(None),
+        })
     }
 
     /// `SELECT 1` on a pooled connection (health checks).
@@ -313,6 +335,12 @@ pub struct Tx {
     /// Statements pipelined behind it fail with "transaction aborted"; they wait for this
     /// to report the real reason, whichever of them the caller's `try_join!` sees first.
     begun: tokio::sync::watch::Sender<Option<bool>>,
+    /// A one-statement transaction ([`Database::begin_single`]): `COMMIT` travels with the
+    /// statement.
+    single: bool,
+    /// For a one-statement transaction, once its statement has answered: whether the
+    /// pipelined `COMMIT` succeeded (a failed one leaves the connection in doubt).
+    committed: Mutex<Option<bool>>,
 }
 
 impl Tx {
@@ -320,10 +348,23 @@ impl Tx {
         self.conn.as_ref().expect("a Tx holds its connection until it ends")
     }
 
-    /// Sends the pending `BEGIN` (if any) pipelined with `statement`.
+    /// Sends the pending `BEGIN` (if any) pipelined with `statement` (and, for a
+    /// one-statement transaction, `COMMIT` behind it).
     async fn run<T>(&self, statement: impl Future<Output = Result<T, tokio_postgres::Error>>) -> Result<T, DbError> {
         let begin = self.begin.lock().expect("never poisoned: no panics while held").take();
         match begin {
+            None if self.single => Err(DbError::Misuse("a one-statement transaction was given a second statement")),
+            Some(sql) if self.single => {
+                let (opened, result, committed) =
+                    tokio::join!(self.client().batch_execute(&sql), statement, self.client().batch_execute("COMMIT"));
+                *self.committed.lock().expect("never poisoned") = Some(committed.is_ok());
+                let opened = opened.map_err(|e| refine(unavailable_or_query(e)));
+                self.begun.send_replace(Some(matches!(opened, Err(DbError::SessionClaimed))));
+                opened?;
+                let value = result?;
+                committed.map_err(unavailable_or_query)?;
+                Ok(value)
+            }
             None => match statement.await {
                 Ok(v) => Ok(v),
                 Err(e) if e.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION) => {
@@ -368,6 +409,10 @@ impl Tx {
         sql: &str,
         params: &[(&(dyn ToSql + Sync), Type)],
     ) -> Result<tokio_postgres::RowStream, DbError> {
+        if self.single {
+            // Its COMMIT could not be answered before every row had been read.
+            return Err(DbError::Misuse("a one-statement transaction cannot stream"));
+        }
         let params = params.iter().map(|(v, t)| (*v as &(dyn ToSql + Sync), t.clone()));
         self.run(self.client().query_typed_raw(sql, params)).await
     }
@@ -376,6 +421,16 @@ impl Tx {
         let conn = self.conn.take().expect("a Tx holds its connection until it ends");
         if self.begin.lock().expect("never poisoned").take().is_some() {
             return Ok(()); // nothing was sent, so there is nothing to commit
+        }
+        if self.single {
+            // COMMIT went with the statement; the connection is clean only if it succeeded.
+            return match self.committed.lock().expect("never poisoned").take() {
+                Some(true) => Ok(()),
+                _ => {
+                    let _ = Object::take(conn);
+                    Err(DbError::Unavailable("the one-statement transaction did not commit".into()))
+                }
+            };
         }
         match conn.batch_execute("COMMIT").await {
             Ok(()) => Ok(()),
@@ -387,6 +442,10 @@ impl Tx {
     }
 
     pub async fn rollback(mut self) -> Result<(), DbError> {
+        if self.single && self.begin.lock().expect("never poisoned").is_none() {
+            // Drop returns or closes the connection by how its COMMIT went.
+            return Err(DbError::Misuse("a one-statement transaction commits with its statement"));
+        }
         let conn = self.conn.take().expect("a Tx holds its connection until it ends");
         if self.begin.lock().expect("never poisoned").take().is_some() {
             return Ok(());
@@ -404,6 +463,9 @@ impl Drop for Tx {
         let Some(conn) = self.conn.take() else { return };
         if self.begin.get_mut().map(|b| b.is_some()).unwrap_or(false) {
             return; // never begun: the connection is clean and goes straight back
+        }
+        if self.committed.get_mut().map(|c| *c == Some(true)).unwrap_or(false) {
+            return; // a one-statement transaction, committed: the connection is clean
         }
         // The connection stays out of the pool until ROLLBACK has run; if it cannot run
         // (no runtime, broken connection) the connection is closed instead.
