@@ -47,7 +47,7 @@ pub async fn handle(state: &State, req: Request) -> Response {
 async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
     let caller = state.api.identity.caller(req).await?;
     let user_id = caller.require_user()?;
-    let tx = state.api.db.begin(&caller).await?;
+    let tx = state.api.db.begin_single(&caller).await?;
     let customer = orders::stripe_customer(&tx, user_id).await?;
     tx.commit().await?;
     let customer = customer

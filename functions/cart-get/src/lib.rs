@@ -17,7 +17,7 @@ pub async fn handle(state: &State, req: Request) -> Response {
 
 async fn get(state: &State, req: &Request) -> Result<Response, ApiError> {
     let caller = state.identity.caller(req).await?.require_any()?;
-    let tx = state.db.begin(&caller).await?;
+    let tx = state.db.begin_single(&caller).await?;
     let cart = cart::get(&tx, Utc::now()).await?;
     tx.commit().await?;
     http::json(StatusCode::OK, &cart)

@@ -18,7 +18,7 @@ pub async fn handle(state: &State, req: Request) -> Response {
 async fn delete(state: &State, req: &Request) -> Result<Response, ApiError> {
     let caller = state.identity.caller(req).await?.require_any()?;
     let id: Uuid = http::path_param(req, "id")?.parse().map_err(|_| ApiError::not_found("no such cart item"))?;
-    let tx = state.db.begin(&caller).await?;
+    let tx = state.db.begin_single(&caller).await?;
     cart::remove(&tx, id).await?;
     tx.commit().await?;
     Ok(http::empty(StatusCode::NO_CONTENT))

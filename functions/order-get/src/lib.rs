@@ -18,7 +18,7 @@ async fn get(state: &State, req: &Request) -> Result<Response, ApiError> {
     let caller = state.identity.caller(req).await?;
     caller.require_user()?;
     let id: Uuid = http::path_param(req, "id")?.parse().map_err(|_| ApiError::not_found("no such order"))?;
-    let tx = state.db.begin(&caller).await?;
+    let tx = state.db.begin_single(&caller).await?;
     let order = orders::get(&tx, id).await?;
     tx.commit().await?;
     http::json(StatusCode::OK, &order)

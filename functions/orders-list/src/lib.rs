@@ -20,7 +20,7 @@ async fn get(state: &State, req: &Request) -> Result<Response, ApiError> {
     let caller = state.identity.caller(req).await?;
     caller.require_user()?;
     let (limit, cursor) = page_params(req)?;
-    let tx = state.db.begin(&caller).await?;
+    let tx = state.db.begin_single(&caller).await?;
     let page = orders::list(&tx, cursor, limit).await?;
     tx.commit().await?;
     http::json(StatusCode::OK, &page)

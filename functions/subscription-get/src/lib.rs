@@ -19,7 +19,7 @@ pub async fn handle(state: &State, req: Request) -> Response {
 async fn get(state: &State, req: &Request) -> Result<Response, ApiError> {
     let caller = state.identity.caller(req).await?;
     let user_id = caller.require_user()?;
-    let tx = state.db.begin(&caller).await?;
+    let tx = state.db.begin_single(&caller).await?;
     let current = subscriptions::current(&tx, user_id).await?;
     tx.commit().await?;
     http::json(StatusCode::OK, &current)

@@ -55,7 +55,7 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
         return Ok(http::empty(StatusCode::OK));
     };
     let error_code: Option<i32> = webhook::param(&params, "ErrorCode").and_then(|c| c.trim().parse().ok());
-    let tx = state.db.begin_service().await?;
+    let tx = state.db.begin_service_single().await?;
     let applied = status::apply(&tx, sid, new_status, error_code).await?;
     tx.commit().await?;
     match applied {

@@ -17,7 +17,7 @@ pub async fn handle(state: &State, req: Request) -> Response {
 async fn get(state: &State, req: &Request) -> Result<Response, ApiError> {
     let caller = state.identity.caller(req).await?;
     let user_id = caller.require_user()?;
-    let tx = state.db.begin(&caller).await?;
+    let tx = state.db.begin_single(&caller).await?;
     let wallet = wallets::find(&tx, user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("this user has no wallet; create one with POST /v1/wallets"))?;

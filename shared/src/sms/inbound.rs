@@ -93,7 +93,7 @@ pub async fn handle(
         return opt(conv, &phone, kw).await;
     }
     let user = {
-        let tx = conv.db.begin_service().await?;
+        let tx = conv.db.begin_service_single().await?;
         let row = tx
             .query_opt(
                 "SELECT user_id FROM user_phones WHERE phone_e164 = $1 AND opted_out_at IS NULL",
@@ -162,7 +162,7 @@ async fn opt(conv: &Conversation, phone: &Phone, kw: Keyword) -> Result<String, 
              WHERE phone_e164 = $1 AND opted_out_at IS NOT NULL"
         }
     };
-    let tx = conv.db.begin_service().await?;
+    let tx = conv.db.begin_service_single().await?;
     let changed = tx.execute(sql, &[(&phone.e164(), Type::TEXT)]).await?;
     tx.commit().await?;
     tracing::info!(from = %phone, keyword = ?kw, changed, "SMS opt keyword");

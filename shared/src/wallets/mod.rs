@@ -145,10 +145,10 @@ pub async fn create(
 /// EIP-191 signs `message` with `caller`'s wallet key. 404 without a wallet; 503 when KMS
 /// cannot be reached; 500 when KMS refuses to decrypt (the ciphertext is not this wallet's).
 ///
-/// Two transactions: one reads the wrapped key, the other records the signing. KMS is
-/// called between them, so a KMS round trip (milliseconds, or seconds when it is slow) never
-/// holds a database connection — behind RDS Proxy a connection in a transaction cannot serve
-/// anyone else.
+/// Two one-statement transactions (one round trip each): one reads the wrapped key, the
+/// other records the signing. KMS is called between them, so a KMS round trip (milliseconds,
+/// or seconds when it is slow) never holds a database connection — behind RDS Proxy a
+/// connection in a transaction cannot serve anyone else.
 pub async fn sign(
     db: &Database,
     caller: &Caller,
@@ -157,7 +157,7 @@ pub async fn sign(
     message: &str,
     request_id: &str,
 ) -> Result<Signed, ApiError> {
-    let tx = db.begin(caller).await?;
+    let tx = db.begin_single(caller).await?;
     let row = tx
         .query_opt(
             "SELECT id, address, encrypted_private_key FROM user_wallets WHERE user_id = $1",
@@ -186,7 +186,7 @@ pub async fn sign(
     }
     let signature = format!("0x{}", hex::encode(key.sign_personal(message.as_bytes())));
     drop(key);
-    let tx = db.begin(caller).await?;
+    let tx = db.begin_single(caller).await?;
     audit::record(
         &tx,
         &Entry {
