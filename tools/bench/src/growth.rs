@@ -220,7 +220,7 @@ async fn verify_chains(bin_dir: &std::path::Path) -> Vec<Line> {
             bin_dir,
             0,
             &pool,
-            crate::Starts::InitOnly,
+            crate::Starts::Once,
             &|_| json!({"detail": {"full": true}}),
         )
         .await;
@@ -258,7 +258,7 @@ async fn sweep(bin_dir: &std::path::Path) -> Vec<Line> {
         "sweep-expired",
         bin_dir,
         0,
-        crate::Starts::InitOnly,
+        crate::Starts::Once,
         &|_| json!({"detail-type": "Scheduled Event"}),
     )
     .await;

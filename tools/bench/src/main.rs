@@ -260,9 +260,11 @@ enum Starts {
     /// the first (the run's later invocations repeat it too): the first response is their median.
     Repeat,
     /// Each stops when it asks for its first event: the first start's event did work a later
-    /// one would not (a request carrying an `Idempotency-Key` replays its first answer), or
-    /// the run is itself the measurement (a job over seeded data, a job's warm-up).
+    /// one would not (a request carrying an `Idempotency-Key` replays its first answer).
     InitOnly,
+    /// None: the run is itself the measurement (a job over seeded data, timed from its own
+    /// init to its answer) or only prepares for one (a job's warm-up run).
+    Once,
 }
 
 /// Starts `binary` as Lambda does: its environment, then the Runtime API at `addr`. Returns
@@ -376,7 +378,8 @@ async fn run_function_with(
     // those milliseconds. The later starts' events come after the run's.
     let mut inits = vec![first_init];
     let mut first_responses = vec![first_response];
-    for k in 1..COLD_STARTS {
+    let later_starts = if starts == Starts::Once { 0 } else { COLD_STARTS - 1 };
+    for k in 1..=later_starts {
         let event = (starts == Starts::Repeat).then(|| Bytes::from(make_event(invocations + k).to_string()));
         let (init, first) = cold_start(&binary, name, env, event).await;
         inits.push(init);
@@ -531,7 +534,7 @@ async fn main() {
             // what the sections before left for it (the messages the floor runs wrote, for
             // verify-chains), so its first response is a cold start, not that backlog. The
             // backlog's cost is the growth section's.
-            run_function(&name, &bin_dir, 0, Starts::InitOnly, &|i| sample.event(i)).await;
+            run_function(&name, &bin_dir, 0, Starts::Once, &|i| sample.event(i)).await;
         }
         let starts = if sample.repeats_work() { Starts::Repeat } else { Starts::InitOnly };
         let m = run_function(&name, &bin_dir, every_n, starts, &|i| sample.event(i)).await;
