@@ -354,17 +354,6 @@ impl Tx {
         let begin = self.begin.lock().expect("never poisoned: no panics while held").take();
         match begin {
             None if self.single => Err(DbError::Misuse("a one-statement transaction was given a second statement")),
-            Some(sql) if self.single => {
-                let (opened, result, committed) =
-                    tokio::join!(self.client().batch_execute(&sql), statement, self.client().batch_execute("COMMIT"));
-                *self.committed.lock().expect("never poisoned") = Some(committed.is_ok());
-                let opened = opened.map_err(|e| refine(unavailable_or_query(e)));
-                self.begun.send_replace(Some(matches!(opened, Err(DbError::SessionClaimed))));
-                opened?;
-                let value = result?;
-                committed.map_err(unavailable_or_query)?;
-                Ok(value)
-            }
             None => match statement.await {
                 Ok(v) => Ok(v),
                 Err(e) if e.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION) => {
@@ -375,11 +364,20 @@ impl Tx {
                 Err(e) => Err(DbError::Query(e)),
             },
             Some(sql) => {
-                let (opened, result) = tokio::join!(self.client().batch_execute(&sql), statement);
+                // Polled after the statement, so a one-statement transaction's COMMIT is sent
+                // behind it.
+                let commit =
+                    async { if self.single { Some(self.client().batch_execute("COMMIT").await) } else { None } };
+                let (opened, result, committed) = tokio::join!(self.client().batch_execute(&sql), statement, commit);
+                if let Some(committed) = &committed {
+                    *self.committed.lock().expect("never poisoned") = Some(committed.is_ok());
+                }
                 let opened = opened.map_err(|e| refine(unavailable_or_query(e)));
                 self.begun.send_replace(Some(matches!(opened, Err(DbError::SessionClaimed))));
                 opened?;
-                Ok(result?)
+                let value = result?;
+                committed.transpose().map_err(unavailable_or_query)?;
+                Ok(value)
             }
         }
     }
