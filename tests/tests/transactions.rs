@@ -12,12 +12,15 @@ fn pool(size: usize) -> Database {
 }
 
 async fn insert_session(tx: &shared::platform::db::Tx, id: Uuid) {
+    insert_session_result(tx, id).await.unwrap();
+}
+
+async fn insert_session_result(tx: &shared::platform::db::Tx, id: Uuid) -> Result<u64, DbError> {
     tx.execute(
         "INSERT INTO anonymous_sessions (id, expires_at) VALUES ($1, $2)",
         &[(&id, Type::UUID), (&(Utc::now() + chrono::Duration::hours(1)), Type::TIMESTAMPTZ)],
     )
     .await
-    .unwrap();
 }
 
 async fn visible(db: &Database, caller: Caller) -> Vec<Uuid> {
@@ -153,6 +156,79 @@ async fn a_failing_one_statement_transaction_rolls_back_and_its_connection_stays
     drop(tx);
     assert!(clean(&db).await);
     assert!(visible(&pool(1), caller).await.is_empty());
+}
+
+#[tokio::test]
+async fn commit_with_ends_the_transaction_in_its_last_statements_round_trip() {
+    // GIVEN a transaction that wrote in an earlier round trip
+    let db = pool(1);
+    let id = Uuid::now_v7();
+    let caller = Caller::anonymous(id);
+    let tx = db.begin(&caller).await.unwrap();
+    insert_session(&tx, id).await;
+    // WHEN its last statements run with COMMIT behind them
+    let (mine, one) = tx
+        .commit_with(async {
+            tokio::try_join!(tx.query("SELECT id FROM anonymous_sessions", &[]), tx.query_one("SELECT 1", &[]))
+        })
+        .await
+        .unwrap();
+    // THEN they ran inside the transaction (they see its write), and it is committed: another
+    // connection sees the write, and the pooled connection comes back outside any transaction
+    assert_eq!(mine.iter().map(|r| r.get::<_, Uuid>(0)).collect::<Vec<_>>(), vec![id]);
+    assert_eq!(one.get::<_, i32>(0), 1);
+    assert_eq!(visible(&pool(1), caller).await, vec![id]);
+    // AND nothing may follow: a statement, a stream, a rollback; `commit` reports success
+    assert!(matches!(tx.query("SELECT 2", &[]).await, Err(DbError::Misuse(_))));
+    assert!(matches!(tx.stream("SELECT 2", &[]).await, Err(DbError::Misuse(_))));
+    tx.commit().await.unwrap();
+    assert!(clean(&db).await);
+    let tx = db.begin(&caller).await.unwrap();
+    tx.commit_with(async { tx.query("SELECT 1", &[]).await }).await.unwrap();
+    assert!(matches!(tx.rollback().await, Err(DbError::Misuse(_))));
+    assert!(clean(&db).await);
+}
+
+#[tokio::test]
+async fn commit_with_rolls_back_the_whole_transaction_when_a_last_statement_fails() {
+    // GIVEN a transaction that wrote in an earlier round trip
+    let db = pool(1);
+    let id = Uuid::now_v7();
+    let caller = Caller::anonymous(id);
+    let tx = db.begin(&caller).await.unwrap();
+    insert_session(&tx, id).await;
+    // WHEN one of its last statements fails on the server
+    let err = tx
+        .commit_with(async { tokio::try_join!(tx.query_one("SELECT 1", &[]), tx.query_one("SELECT 1 / 0", &[])) })
+        .await
+        .unwrap_err();
+    // THEN the error is the statement's, the earlier write is gone, and the connection is clean
+    assert!(matches!(err, DbError::Query(_)), "{err}");
+    drop(tx);
+    assert!(visible(&pool(1), caller).await.is_empty());
+    assert!(clean(&db).await);
+}
+
+#[tokio::test]
+async fn commit_with_refuses_a_statement_its_work_sends_after_waiting() {
+    // GIVEN work that waits for one answer before sending its next statement (which would
+    // then run after COMMIT, outside the transaction)
+    let db = pool(1);
+    let id = Uuid::now_v7();
+    let caller = Caller::anonymous(id);
+    let tx = db.begin(&caller).await.unwrap();
+    let err = tx
+        .commit_with(async {
+            tx.query_one("SELECT 1", &[]).await?;
+            insert_session_result(&tx, id).await
+        })
+        .await
+        .unwrap_err();
+    // THEN the late statement is refused before it reaches the database
+    assert!(matches!(err, DbError::Misuse(_)), "{err}");
+    drop(tx);
+    assert!(visible(&pool(1), caller).await.is_empty());
+    assert!(clean(&db).await);
 }
 
 #[tokio::test]

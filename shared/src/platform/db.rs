@@ -10,7 +10,9 @@
 //!   `app.anonymous_session_id` (transaction-local), so row-level security sees exactly the
 //!   caller, and a handler that forgets a `WHERE` still cannot read another caller's rows;
 //! - opening the transaction and setting its context and statement timeout cost no round
-//!   trip of their own: they travel with the first statement;
+//!   trip of their own: they travel with the first statement; where nothing in the last
+//!   statements' answers could make the handler roll back, `COMMIT` travels with them
+//!   ([`Database::begin_single`], [`Tx::commit_with`]);
 //! - a transaction dropped without `commit` (an early `?`, a panic, a cancelled future) is
 //!   rolled back before its connection can serve anyone else, so no context or half-written
 //!   state leaks between requests;
@@ -22,6 +24,7 @@
 //!   (the URL carries no password); a token is never reused or logged.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -57,8 +60,9 @@ pub enum DbError {
     Query(tokio_postgres::Error),
     /// The anonymous caller's session was claimed (app_require_live_session refused it).
     SessionClaimed,
-    /// A one-statement transaction ([`Database::begin_single`]) was asked for more than its
-    /// one statement: our bug, caught before anything reached the database.
+    /// A statement, stream or rollback after the transaction's `COMMIT` was sent
+    /// ([`Database::begin_single`], [`Tx::commit_with`]): our bug, caught before anything
+    /// reached the database.
     Misuse(&'static str),
 }
 
@@ -287,6 +291,7 @@ impl Database {
             begin: Mutex::new(Some(sql.to_owned())),
             begun: tokio::sync::watch::channel(None).0,
             single,
+            closed: AtomicBool::new(false),
             committed: Mutex::new(None),
         })
     }
@@ -338,8 +343,12 @@ pub struct Tx {
     /// A one-statement transaction ([`Database::begin_single`]): `COMMIT` travels with the
     /// statement.
     single: bool,
-    /// For a one-statement transaction, once its statement has answered: whether the
-    /// pipelined `COMMIT` succeeded (a failed one leaves the connection in doubt).
+    /// `COMMIT` has been sent behind the statements (a one-statement transaction's, or
+    /// [`Tx::commit_with`]): any later statement is refused rather than run outside the
+    /// transaction.
+    closed: AtomicBool,
+    /// Once a pipelined `COMMIT` has answered: whether it succeeded (a failed one leaves the
+    /// connection in doubt).
     committed: Mutex<Option<bool>>,
 }
 
@@ -352,8 +361,14 @@ impl Tx {
     /// one-statement transaction, `COMMIT` behind it).
     async fn run<T>(&self, statement: impl Future<Output = Result<T, tokio_postgres::Error>>) -> Result<T, DbError> {
         let begin = self.begin.lock().expect("never poisoned: no panics while held").take();
+        if begin.is_some() && self.single {
+            // Before anything is awaited, so a second statement polled behind this one sees it.
+            self.closed.store(true, Ordering::SeqCst);
+        }
         match begin {
-            None if self.single => Err(DbError::Misuse("a one-statement transaction was given a second statement")),
+            None if self.closed.load(Ordering::SeqCst) => {
+                Err(DbError::Misuse("a statement after the transaction's COMMIT was sent"))
+            }
             None => match statement.await {
                 Ok(v) => Ok(v),
                 Err(e) if e.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION) => {
@@ -415,13 +430,47 @@ impl Tx {
         self.run(self.client().query_typed_raw(sql, params)).await
     }
 
+    /// Runs `work`, the transaction's last statements, with `COMMIT` pipelined behind them,
+    /// so the last round trip also ends the transaction (design brief §6: fewest round
+    /// trips). `work` must send every statement before it first waits: one statement, or a
+    /// `try_join!` of them; a statement it sends later is refused ([`DbError::Misuse`]), as is
+    /// any statement, stream or rollback after this. Like
+    /// [`begin_single`](Database::begin_single), the answers arrive committed, so use it only
+    /// where nothing in them could make the caller roll back: a statement the server refuses
+    /// aborts the transaction and `COMMIT` then rolls it back, but an error `work` makes of an
+    /// answer it was given commits anyway. The `Tx` keeps its connection until it is dropped
+    /// or [`commit`](Self::commit) is called, so end it as any other (`commit` then only
+    /// reports how `COMMIT` went) before waiting on anything else.
+    pub async fn commit_with<T, E: From<DbError>>(&self, work: impl Future<Output = Result<T, E>>) -> Result<T, E> {
+        // Polled after `work`'s first poll, which has sent its statements.
+        let commit = async {
+            if self.single {
+                return Err(DbError::Misuse("a one-statement transaction commits with its statement"));
+            }
+            self.closed.store(true, Ordering::SeqCst);
+            if self.begin.lock().expect("never poisoned").take().is_some() {
+                // Nothing was sent, so no transaction is open.
+                *self.committed.lock().expect("never poisoned") = Some(true);
+                return Ok(());
+            }
+            let committed = self.client().batch_execute("COMMIT").await;
+            *self.committed.lock().expect("never poisoned") = Some(committed.is_ok());
+            committed.map_err(unavailable_or_query)
+        };
+        // `biased`: `work` is polled first every time, so its statements go out ahead of COMMIT.
+        let (value, committed) = tokio::join!(biased; work, commit);
+        let value = value?;
+        committed?;
+        Ok(value)
+    }
+
     pub async fn commit(mut self) -> Result<(), DbError> {
         let conn = self.conn.take().expect("a Tx holds its connection until it ends");
         if self.begin.lock().expect("never poisoned").take().is_some() {
             return Ok(()); // nothing was sent, so there is nothing to commit
         }
-        if self.single {
-            // COMMIT went with the statement; the connection is clean only if it succeeded.
+        if self.closed.load(Ordering::SeqCst) {
+            // COMMIT went with the statements; the connection is clean only if it succeeded.
             return match self.committed.lock().expect("never poisoned").take() {
                 Some(true) => Ok(()),
                 _ => {
@@ -440,9 +489,9 @@ impl Tx {
     }
 
     pub async fn rollback(mut self) -> Result<(), DbError> {
-        if self.single && self.begin.lock().expect("never poisoned").is_none() {
+        if self.closed.load(Ordering::SeqCst) {
             // Drop returns or closes the connection by how its COMMIT went.
-            return Err(DbError::Misuse("a one-statement transaction commits with its statement"));
+            return Err(DbError::Misuse("the transaction's COMMIT was sent with its statements"));
         }
         let conn = self.conn.take().expect("a Tx holds its connection until it ends");
         if self.begin.lock().expect("never poisoned").take().is_some() {
@@ -463,7 +512,7 @@ impl Drop for Tx {
             return; // never begun: the connection is clean and goes straight back
         }
         if self.committed.get_mut().map(|c| *c == Some(true)).unwrap_or(false) {
-            return; // a one-statement transaction, committed: the connection is clean
+            return; // committed with its statements: the connection is clean
         }
         // The connection stays out of the pool until ROLLBACK has run; if it cannot run
         // (no runtime, broken connection) the connection is closed instead.
