@@ -22,7 +22,8 @@ async fn get(state: &State, req: &Request) -> Result<Response, ApiError> {
     let conversation_id = chat::conversation_id(req)?;
     let (limit, after) = page_params(req)?;
     let tx = state.db.begin(&caller).await?;
-    let page = chat::history(&tx, conversation_id, after, limit).await?;
+    // The two reads and COMMIT in one round trip.
+    let page = tx.commit_with(chat::history(&tx, conversation_id, after, limit)).await?;
     tx.commit().await?;
     http::json(StatusCode::OK, &page)
 }

@@ -76,7 +76,8 @@ pub enum Added {
 }
 
 /// Adds `quote_id` to the caller's cart. 404: not the caller's quote; 410: the quote has
-/// expired; 409: the cart is full.
+/// expired; 409: the cart is full. An insert ends the transaction: `COMMIT` travels with it
+/// ([`Tx::commit_with`]); the caller's `commit` after it only reports how that went.
 pub async fn add(tx: &Tx, caller: &Caller, quote_id: Uuid, now: DateTime<Utc>) -> Result<(CartItem, Added), ApiError> {
     let (owner_user, owner_anon) = caller.owner_columns();
     let owner_key = format!("cart:{}", owner_user.or(owner_anon).map(|u| u.to_string()).unwrap_or_default());
@@ -112,23 +113,31 @@ pub async fn add(tx: &Tx, caller: &Caller, quote_id: Uuid, now: DateTime<Utc>) -
         return Err(ApiError::conflict(format!("the cart already holds {MAX_ACTIVE_ITEMS} items; remove one first")));
     }
     let id = Uuid::now_v7();
-    let inserted = tx
-        .query_opt(
-            "INSERT INTO quote_cart_items (id, quote_id, owner_user_id, owner_anonymous_session_id, premium_cents, currency) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (quote_id) WHERE status IN ('ACTIVE', 'PURCHASED') DO NOTHING RETURNING id",
-            &[
-                (&id, Type::UUID),
-                (&quote_id, Type::UUID),
-                (&owner_user, Type::UUID),
-                (&owner_anon, Type::UUID),
-                (&premium, Type::INT8),
-                (&currency, Type::BPCHAR),
-            ],
-        )
+    let insert = [
+        (&id as &(dyn ToSql + Sync), Type::UUID),
+        (&quote_id, Type::UUID),
+        (&owner_user, Type::UUID),
+        (&owner_anon, Type::UUID),
+        (&premium, Type::INT8),
+        (&currency, Type::BPCHAR),
+    ];
+    // One round trip that ends the transaction: the insert, the item read back (the new row,
+    // or the one a concurrent request inserted first) and COMMIT, pipelined in that order.
+    let (inserted, row) = tx
+        .commit_with(async {
+            tokio::try_join!(
+                tx.query_opt(
+                    "INSERT INTO quote_cart_items \
+                     (id, quote_id, owner_user_id, owner_anonymous_session_id, premium_cents, currency) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (quote_id) WHERE status IN ('ACTIVE', 'PURCHASED') DO NOTHING RETURNING id",
+                    &insert,
+                ),
+                tx.query_one(&existing_sql, &by_quote),
+            )
+        })
         .await?;
     let added = if inserted.is_some() { Added::Created } else { Added::Existing };
-    let row = tx.query_one(&existing_sql, &by_quote).await?;
     Ok((item(&row), added))
 }
 

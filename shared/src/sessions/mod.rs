@@ -28,7 +28,9 @@ pub struct Claim {
 }
 
 /// Moves what `session_id` owns to `user_id`. The transaction must carry both ids as its
-/// RLS context (the caller presented both credentials).
+/// RLS context (the caller presented both credentials). A claim that moves anything ends the
+/// transaction: its moves carry `COMMIT` ([`Tx::commit_with`]); the caller's `commit` after
+/// it only reports how that went.
 pub async fn claim(tx: &Tx, session_id: Uuid, user_id: Uuid) -> Result<Claim, ApiError> {
     // The lock and the session's own update happen in claim_anonymous_session
     // (migrations/V5): the API role has no UPDATE on anonymous_sessions of its own.
@@ -51,8 +53,11 @@ pub async fn claim(tx: &Tx, session_id: Uuid, user_id: Uuid) -> Result<Claim, Ap
         _ => return Err(ApiError::not_found("no such anonymous session (it may have expired)")),
     }
     let ids = [(&session_id as &(dyn ToSql + Sync), Type::UUID), (&user_id, Type::UUID)];
-    // Pipelined, and executed in this order: merge duplicates before moving the rest.
-    let (conversations_moved, cart_items_merged, quotes_moved, cart_items_moved) = tokio::try_join!(
+    // Pipelined, and executed in this order: merge duplicates before moving the rest; COMMIT
+    // travels behind them (nothing in their answers can fail the claim).
+    let (conversations_moved, cart_items_merged, quotes_moved, cart_items_moved) = tx
+        .commit_with(async {
+            tokio::try_join!(
         tx.execute(
             "UPDATE conversations SET owner_user_id = $2 WHERE owner_anonymous_session_id = $1 AND owner_user_id IS NULL",
             &ids,
@@ -75,7 +80,9 @@ pub async fn claim(tx: &Tx, session_id: Uuid, user_id: Uuid) -> Result<Claim, Ap
              WHERE owner_anonymous_session_id = $1 AND owner_user_id IS NULL",
             &ids,
         ),
-    )?;
+    )
+        })
+        .await?;
     Ok(Claim {
         session_id,
         user_id,

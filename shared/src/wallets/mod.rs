@@ -79,7 +79,7 @@ pub async fn find(tx: &Tx, user_id: Uuid) -> Result<Option<Wallet>, ApiError> {
 /// and encrypted; the second inserts the wallet unless the user has one by now (`ON CONFLICT
 /// (user_id) DO NOTHING`: a concurrent first request waits on the unique index until the
 /// other commits, and its key, never stored, is dropped), then writes its faucet credit and
-/// audit entry and reads the row back in one pipelined round trip.
+/// audit entry and reads the row back in one pipelined round trip, `COMMIT` behind them.
 pub async fn create(
     db: &Database,
     caller: &Caller,
@@ -115,8 +115,7 @@ pub async fn create(
         )
         .await?;
     if inserted == 0 {
-        let existing = find(&tx, user_id).await?.ok_or_else(ApiError::internal)?;
-        tx.commit().await?;
+        let existing = tx.commit_with(find(&tx, user_id)).await?.ok_or_else(ApiError::internal)?;
         return Ok((existing, false));
     }
     let credit = async {
@@ -135,10 +134,9 @@ pub async fn create(
         request_id: Some(request_id),
         details: serde_json::json!({ "address": address, "kms_key_id": wrapped.kms_key_id, "key_format": KEY_FORMAT }),
     };
-    // Sent in this order, so the row read back carries the credit.
+    // Sent in this order, so the row read back carries the credit; COMMIT travels behind them.
     let audited = async { audit::record(&tx, &entry).await.map_err(ApiError::from) };
-    let ((), (), stored) = tokio::try_join!(credit, audited, find(&tx, user_id))?;
-    tx.commit().await?;
+    let ((), (), stored) = tx.commit_with(async { tokio::try_join!(credit, audited, find(&tx, user_id)) }).await?;
     Ok((stored.ok_or_else(ApiError::internal)?, true))
 }
 
