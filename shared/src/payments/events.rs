@@ -146,6 +146,18 @@ impl From<DbError> for EffectError {
 /// Stores `incoming` once and applies it. `Err` only for transient failures (503).
 pub async fn receive(db: &Database, incoming: &Incoming, effects: &Effects<'_>) -> Result<Applied, ApiError> {
     let tx = db.begin_service().await?;
+    process_in(tx, &incoming.event_id, Some(incoming), effects).await
+}
+
+/// Applies a stored event again (the retry job, reconciliation). `Err` only for transient
+/// failures (503).
+pub async fn reprocess(db: &Database, event_id: &str, effects: &Effects<'_>) -> Result<Applied, ApiError> {
+    let tx = db.begin_service().await?;
+    process_in(tx, event_id, None, effects).await
+}
+
+/// Stores `incoming` unless it is stored already.
+async fn store(tx: &Tx, incoming: &Incoming) -> Result<(), DbError> {
     tx.execute(
         "INSERT INTO webhook_events (id, provider, event_id, type, object_id, api_version, payload) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (provider, event_id) DO NOTHING",
@@ -159,62 +171,79 @@ pub async fn receive(db: &Database, incoming: &Incoming, effects: &Effects<'_>) 
             (&incoming.payload, Type::TEXT),
         ],
     )
-    .await?;
-    process_in(tx, &incoming.event_id, effects).await
-}
-
-/// Applies a stored event again (the retry job, reconciliation). `Err` only for transient
-/// failures (503).
-pub async fn reprocess(db: &Database, event_id: &str, effects: &Effects<'_>) -> Result<Applied, ApiError> {
-    let tx = db.begin_service().await?;
-    process_in(tx, event_id, effects).await
+    .await
+    .map(|_| ())
 }
 
 /// Longest wait between two retries of a failed event.
 const MAX_BACKOFF_MINUTES: i64 = 6 * 60;
 
-async fn process_in(tx: Tx, event_id: &str, effects: &Effects<'_>) -> Result<Applied, ApiError> {
-    let row = tx
-        .query_opt(
+/// Locks the stored event (storing `incoming` first, when given) and applies it, in these
+/// round trips: the store, the lock and the effects' savepoint pipelined; the effects' own;
+/// the event's new status with `COMMIT` behind it.
+async fn process_in(
+    tx: Tx,
+    event_id: &str,
+    incoming: Option<&Incoming>,
+    effects: &Effects<'_>,
+) -> Result<Applied, ApiError> {
+    let by_id: [(&(dyn ToSql + Sync), Type); 2] = [(&PROVIDER_STRIPE, Type::TEXT), (&event_id, Type::TEXT)];
+    let stored = async {
+        match incoming {
+            Some(incoming) => store(&tx, incoming).await,
+            None => Ok(()),
+        }
+    };
+    // In this order: the row exists before it is locked; the savepoint (unused by a
+    // duplicate, which commits) is set before any effect.
+    let ((), row, _) = tokio::try_join!(
+        stored,
+        tx.query_opt(
             "SELECT status, type, payload, attempts FROM webhook_events \
              WHERE provider = $1 AND event_id = $2 FOR UPDATE",
-            &[(&PROVIDER_STRIPE, Type::TEXT), (&event_id, Type::TEXT)],
-        )
-        .await?
-        .ok_or_else(|| DbError::Unavailable(format!("event {event_id} vanished")))?;
+            &by_id,
+        ),
+        tx.execute("SAVEPOINT effects", &[]),
+    )?;
+    let row = row.ok_or_else(|| DbError::Unavailable(format!("event {event_id} vanished")))?;
     let (status, event_type, payload, attempts): (String, String, String, i32) =
         (row.get(0), row.get(1), row.get(2), row.get(3));
     if status == "processed" || status == "dead" {
         tx.commit().await?;
         return Ok(Applied::Duplicate);
     }
-    tx.execute("SAVEPOINT effects", &[]).await?;
     let outcome = apply(&tx, &event_type, &payload, effects).await;
+    // The outcome is decided: the event's new status carries COMMIT.
     let applied = match outcome {
         Ok(()) => {
-            tx.execute(
+            tx.commit_with(tx.execute(
                 "UPDATE webhook_events SET status = 'processed', processed_at = now(), attempts = attempts + 1, \
                  last_error = NULL, next_attempt_at = NULL WHERE provider = $1 AND event_id = $2",
-                &[(&PROVIDER_STRIPE, Type::TEXT), (&event_id, Type::TEXT)],
-            )
+                &by_id,
+            ))
             .await?;
             Applied::Processed
         }
         Err(EffectError::Permanent(why)) => {
-            tx.execute("ROLLBACK TO SAVEPOINT effects", &[]).await?;
             // Exponential backoff from one minute, capped.
             let wait = Duration::minutes((1_i64 << attempts.clamp(0, 16)).min(MAX_BACKOFF_MINUTES));
             let next = Utc::now() + wait;
-            tx.execute(
-                "UPDATE webhook_events SET status = 'failed', attempts = attempts + 1, last_error = $3, \
-                 next_attempt_at = $4 WHERE provider = $1 AND event_id = $2",
-                &[
-                    (&PROVIDER_STRIPE, Type::TEXT),
-                    (&event_id, Type::TEXT),
-                    (&why, Type::TEXT),
-                    (&next, Type::TIMESTAMPTZ),
-                ],
-            )
+            let failed: [(&(dyn ToSql + Sync), Type); 4] = [
+                (&PROVIDER_STRIPE, Type::TEXT),
+                (&event_id, Type::TEXT),
+                (&why, Type::TEXT),
+                (&next, Type::TIMESTAMPTZ),
+            ];
+            tx.commit_with(async {
+                tokio::try_join!(
+                    tx.execute("ROLLBACK TO SAVEPOINT effects", &[]),
+                    tx.execute(
+                        "UPDATE webhook_events SET status = 'failed', attempts = attempts + 1, last_error = $3, \
+                         next_attempt_at = $4 WHERE provider = $1 AND event_id = $2",
+                        &failed,
+                    ),
+                )
+            })
             .await?;
             tracing::warn!(event_id, event_type, error = %why, "webhook event failed; stored for retry");
             Applied::Failed(why)
