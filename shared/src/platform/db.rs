@@ -475,7 +475,7 @@ impl Tx {
                 Some(true) => Ok(()),
                 _ => {
                     let _ = Object::take(conn);
-                    Err(DbError::Unavailable("the one-statement transaction did not commit".into()))
+                    Err(DbError::Unavailable("the COMMIT sent with the statements did not succeed".into()))
                 }
             };
         }

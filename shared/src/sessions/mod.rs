@@ -58,29 +58,33 @@ pub async fn claim(tx: &Tx, session_id: Uuid, user_id: Uuid) -> Result<Claim, Ap
     let (conversations_moved, cart_items_merged, quotes_moved, cart_items_moved) = tx
         .commit_with(async {
             tokio::try_join!(
-        tx.execute(
-            "UPDATE conversations SET owner_user_id = $2 WHERE owner_anonymous_session_id = $1 AND owner_user_id IS NULL",
-            &ids,
-        ),
-        tx.execute(
-            "UPDATE quote_cart_items a SET status = 'REMOVED' FROM quotes qa \
-             WHERE qa.id = a.quote_id AND a.owner_anonymous_session_id = $1 AND a.owner_user_id IS NULL \
-               AND a.status = 'ACTIVE' AND EXISTS ( \
-                 SELECT 1 FROM quote_cart_items u JOIN quotes qu ON qu.id = u.quote_id \
-                 WHERE u.owner_user_id = $2 AND u.status = 'ACTIVE' AND qu.product_id = qa.product_id \
-                   AND qu.flight_number = qa.flight_number AND qu.departure_date = qa.departure_date)",
-            &ids,
-        ),
-        tx.execute(
-            "UPDATE quotes SET owner_user_id = $2 WHERE owner_anonymous_session_id = $1 AND owner_user_id IS NULL",
-            &ids,
-        ),
-        tx.execute(
-            "UPDATE quote_cart_items SET owner_user_id = $2 \
-             WHERE owner_anonymous_session_id = $1 AND owner_user_id IS NULL",
-            &ids,
-        ),
-    )
+                tx.execute(
+                    "UPDATE conversations SET owner_user_id = $2 \
+                     WHERE owner_anonymous_session_id = $1 AND owner_user_id IS NULL",
+                    &ids,
+                ),
+                tx.execute(
+                    "UPDATE quote_cart_items a SET status = 'REMOVED' FROM quotes qa \
+                     WHERE qa.id = a.quote_id \
+                       AND a.owner_anonymous_session_id = $1 AND a.owner_user_id IS NULL \
+                       AND a.status = 'ACTIVE' AND EXISTS ( \
+                         SELECT 1 FROM quote_cart_items u JOIN quotes qu ON qu.id = u.quote_id \
+                         WHERE u.owner_user_id = $2 AND u.status = 'ACTIVE' \
+                           AND qu.product_id = qa.product_id AND qu.flight_number = qa.flight_number \
+                           AND qu.departure_date = qa.departure_date)",
+                    &ids,
+                ),
+                tx.execute(
+                    "UPDATE quotes SET owner_user_id = $2 \
+                     WHERE owner_anonymous_session_id = $1 AND owner_user_id IS NULL",
+                    &ids,
+                ),
+                tx.execute(
+                    "UPDATE quote_cart_items SET owner_user_id = $2 \
+                     WHERE owner_anonymous_session_id = $1 AND owner_user_id IS NULL",
+                    &ids,
+                ),
+            )
         })
         .await?;
     Ok(Claim {

@@ -115,8 +115,9 @@ pub async fn create(
         )
         .await?;
     if inserted == 0 {
-        let existing = tx.commit_with(find(&tx, user_id)).await?.ok_or_else(ApiError::internal)?;
-        return Ok((existing, false));
+        let existing = tx.commit_with(find(&tx, user_id)).await?;
+        tx.commit().await?;
+        return Ok((existing.ok_or_else(ApiError::internal)?, false));
     }
     let credit = async {
         if faucet_cents > 0 {
@@ -137,6 +138,7 @@ pub async fn create(
     // Sent in this order, so the row read back carries the credit; COMMIT travels behind them.
     let audited = async { audit::record(&tx, &entry).await.map_err(ApiError::from) };
     let ((), (), stored) = tx.commit_with(async { tokio::try_join!(credit, audited, find(&tx, user_id)) }).await?;
+    tx.commit().await?;
     Ok((stored.ok_or_else(ApiError::internal)?, true))
 }
 
