@@ -131,8 +131,7 @@ async fn card(
     now: DateTime<Utc>,
 ) -> Result<Response, ApiError> {
     let user_id = draft.user_id;
-    // The read and COMMIT in one round trip.
-    let known = tx.commit_with(orders::stripe_customer(&tx, user_id)).await?;
+    let known = orders::stripe_customer(&tx, user_id).await?;
     tx.commit().await?;
     let expires_at = now + Duration::minutes(SESSION_LIFETIME_MINUTES);
     let opened = async {

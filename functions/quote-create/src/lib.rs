@@ -48,8 +48,7 @@ async fn post(state: &State, req: &Request) -> Result<Response, ApiError> {
     let flight =
         quotes::validate_flight(&body.flight, state.rules.today(now), &state.rules).map_err(|e| errors.extend(e)).ok();
     let (Some(product), Some(flight)) = (product, flight) else { return Err(ApiError::validation(errors)) };
-    // The INSERT and COMMIT in one round trip: nothing after it can fail the request.
-    let quote = tx.commit_with(quotes::create(&tx, &caller, &product, &flight, &state.rules, now)).await?;
+    let quote = quotes::create(&tx, &caller, &product, &flight, &state.rules, now).await?;
     tx.commit().await?;
     http::json(StatusCode::CREATED, &quote)
 }

@@ -172,9 +172,7 @@ pub async fn open(tx: &Tx, user_id: Uuid, method: Method, now: DateTime<Utc>) ->
 
 /// Pays `draft` (opened with [`Method::Wallet`]) from the user's wallet and marks its items
 /// `PURCHASED`. 402 when the balance is short; 409 when the user has no wallet. On error the
-/// caller drops the transaction, so nothing of the order remains. Paid, the order ends the
-/// transaction: its last writes carry `COMMIT` ([`Tx::commit_with`]); the caller's `commit`
-/// after it only reports how that went.
+/// caller drops the transaction, so nothing of the order remains.
 pub async fn pay_with_wallet(tx: &Tx, draft: &Draft, request_id: Option<&str>) -> Result<i64, ApiError> {
     let wallet = tx
         .query_opt("SELECT id FROM user_wallets WHERE user_id = $1", &[(&draft.user_id, Type::UUID)])
@@ -211,17 +209,10 @@ pub async fn pay_with_wallet(tx: &Tx, draft: &Draft, request_id: Option<&str>) -
         details,
     };
     let items: [(&(dyn ToSql + Sync), Type); 1] = [(&cart_ids, Type::UUID_ARRAY)];
-    // The debit decided the order; these follow from it, with COMMIT behind them.
-    tx.commit_with(async {
-        tokio::try_join!(
-            tx.execute(
-                "UPDATE quote_cart_items SET status = 'PURCHASED' WHERE id = ANY($1) AND status = 'ACTIVE'",
-                &items
-            ),
-            audit::record(tx, &entry),
-        )
-    })
-    .await?;
+    tokio::try_join!(
+        tx.execute("UPDATE quote_cart_items SET status = 'PURCHASED' WHERE id = ANY($1) AND status = 'ACTIVE'", &items),
+        audit::record(tx, &entry),
+    )?;
     Ok(balance)
 }
 
