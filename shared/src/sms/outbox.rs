@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::phone;
 use super::twilio::{Twilio, TwilioError};
 use super::webhook::SmsSettings;
-use crate::platform::db::{Database, DbError, ToSql, Tx, Type};
+use crate::platform::db::{Database, DbError, Tx, Type};
 
 /// First retry after this long, doubling per attempt, capped at [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(60);
@@ -100,7 +100,7 @@ pub async fn enqueue(
 /// The pending rows queued under `dedupe_key` (so the effect that queued one can send it
 /// right after its transaction commits).
 pub async fn pending_with_key(db: &Database, dedupe_key: &str) -> Result<Vec<Uuid>, DbError> {
-    let tx = db.begin_service_single().await?;
+    let tx = db.begin_service().await?;
     let rows = tx
         .query("SELECT id FROM sms_messages WHERE dedupe_key = $1 AND status = 'pending'", &[(&dedupe_key, Type::TEXT)])
         .await?;
@@ -166,10 +166,9 @@ impl Sender {
     }
 
     /// Leases due pending rows: attempts + 1 and the next attempt pushed past the lease,
-    /// skipping rows another sender holds, each with its recipient's phone — one statement,
-    /// one round trip for the whole batch.
+    /// in one statement, skipping rows another sender holds.
     async fn claim(&self, ids: Option<&[Uuid]>, batch: i64) -> Result<Vec<Claimed>, DbError> {
-        let tx = self.db.begin_service_single().await?;
+        let tx = self.db.begin_service().await?;
         let lease = format!("{} seconds", LEASE.as_secs());
         let ids: Option<Vec<Uuid>> = ids.map(<[Uuid]>::to_vec);
         let rows = tx
@@ -179,31 +178,35 @@ impl Sender {
                      WHERE status = 'pending' AND next_attempt_at <= now()
                        AND ($1::uuid[] IS NULL OR id = ANY($1))
                      ORDER BY next_attempt_at LIMIT $2
-                     FOR UPDATE SKIP LOCKED),
-                 leased AS (
-                     UPDATE sms_messages m
-                        SET attempts = m.attempts + 1, next_attempt_at = now() + $3::interval
-                       FROM due
-                      WHERE m.id = due.id
-                     RETURNING m.id, m.user_id, m.body, m.attempts)
-                 SELECT l.id, l.user_id, l.body, l.attempts, p.phone_e164, p.opted_out_at IS NOT NULL
-                   FROM leased l LEFT JOIN user_phones p ON p.user_id = l.user_id",
+                     FOR UPDATE SKIP LOCKED)
+                 UPDATE sms_messages m
+                    SET attempts = m.attempts + 1, next_attempt_at = now() + $3::interval
+                   FROM due
+                  WHERE m.id = due.id
+                 RETURNING m.id, m.user_id, m.body, m.attempts",
                 &[(&ids, Type::UUID_ARRAY), (&batch, Type::INT8), (&lease, Type::TEXT)],
             )
             .await?;
-        tx.commit().await?;
-        Ok(rows
-            .iter()
-            .map(|r| Claimed {
+        let mut claimed = Vec::with_capacity(rows.len());
+        for r in rows {
+            let user_id: Uuid = r.get(1);
+            let phone = tx
+                .query_opt(
+                    "SELECT phone_e164, opted_out_at IS NOT NULL FROM user_phones WHERE user_id = $1",
+                    &[(&user_id, Type::UUID)],
+                )
+                .await?;
+            claimed.push(Claimed {
                 id: r.get(0),
-                user_id: r.get(1),
+                user_id,
                 body: r.get(2),
                 attempts: r.get(3),
-                phone: r.get(4),
-                // NULL (no phone row) when the user has no number.
-                opted_out: r.get::<_, Option<bool>>(5).unwrap_or(false),
-            })
-            .collect())
+                phone: phone.as_ref().map(|p| p.get(0)),
+                opted_out: phone.as_ref().is_some_and(|p| p.get(1)),
+            });
+        }
+        tx.commit().await?;
+        Ok(claimed)
     }
 
     async fn send_one(&self, msg: &Claimed) -> Result<Outcome, DbError> {
@@ -232,19 +235,13 @@ impl Sender {
             }
             Err(TwilioError::Api { code: 21610, .. }) => {
                 let tx = self.db.begin_service().await?;
-                let by_user: [(&(dyn ToSql + Sync), Type); 1] = [(&msg.user_id, Type::UUID)];
-                // Both writes and COMMIT in one round trip.
-                tx.commit_with(async {
-                    tokio::try_join!(
-                        tx.execute(
-                            "UPDATE user_phones SET opted_out_at = now(), updated_at = now()
-                             WHERE user_id = $1 AND opted_out_at IS NULL",
-                            &by_user,
-                        ),
-                        finish_in(&tx, msg.id, "failed", Some("opted_out"), Some(21610), None),
-                    )
-                })
+                tx.execute(
+                    "UPDATE user_phones SET opted_out_at = now(), updated_at = now()
+                     WHERE user_id = $1 AND opted_out_at IS NULL",
+                    &[(&msg.user_id, Type::UUID)],
+                )
                 .await?;
+                finish_in(&tx, msg.id, "failed", Some("opted_out"), Some(21610), None).await?;
                 tx.commit().await?;
                 tracing::warn!(sms_id = %msg.id, to = %masked, "Twilio 21610: recipient opted out; phone marked");
                 Ok(Outcome::Failed)
@@ -263,7 +260,7 @@ impl Sender {
                     return Ok(Outcome::Failed);
                 }
                 let next = next_attempt(Utc::now(), msg.attempts);
-                let tx = self.db.begin_service_single().await?;
+                let tx = self.db.begin_service().await?;
                 tx.execute(
                     "UPDATE sms_messages SET next_attempt_at = $2 WHERE id = $1 AND status = 'pending'",
                     &[(&msg.id, Type::UUID), (&next, Type::TIMESTAMPTZ)],
@@ -284,7 +281,7 @@ impl Sender {
         code: Option<i32>,
         sid: Option<&str>,
     ) -> Result<(), DbError> {
-        let tx = self.db.begin_service_single().await?;
+        let tx = self.db.begin_service().await?;
         finish_in(&tx, id, status, reason, code, sid).await?;
         tx.commit().await
     }
