@@ -381,12 +381,8 @@ impl Tx {
             Some(sql) => {
                 // Polled after the statement, so a one-statement transaction's COMMIT is sent
                 // behind it.
-                let commit =
-                    async { if self.single { Some(self.client().batch_execute("COMMIT").await) } else { None } };
+                let commit = async { if self.single { Some(self.pipelined_commit().await) } else { None } };
                 let (opened, result, committed) = tokio::join!(self.client().batch_execute(&sql), statement, commit);
-                if let Some(committed) = &committed {
-                    *self.committed.lock().expect("never poisoned") = Some(committed.is_ok());
-                }
                 let opened = opened.map_err(|e| refine(unavailable_or_query(e)));
                 self.begun.send_replace(Some(matches!(opened, Err(DbError::SessionClaimed))));
                 opened?;
@@ -453,15 +449,21 @@ impl Tx {
                 *self.committed.lock().expect("never poisoned") = Some(true);
                 return Ok(());
             }
-            let committed = self.client().batch_execute("COMMIT").await;
-            *self.committed.lock().expect("never poisoned") = Some(committed.is_ok());
-            committed.map_err(unavailable_or_query)
+            self.pipelined_commit().await.map_err(unavailable_or_query)
         };
         // `biased`: `work` is polled first every time, so its statements go out ahead of COMMIT.
         let (value, committed) = tokio::join!(biased; work, commit);
         let value = value?;
         committed?;
         Ok(value)
+    }
+
+    /// Sends `COMMIT` behind the statements already sent, and records how it went for
+    /// [`commit`](Self::commit) and `Drop`.
+    async fn pipelined_commit(&self) -> Result<(), tokio_postgres::Error> {
+        let committed = self.client().batch_execute("COMMIT").await;
+        *self.committed.lock().expect("never poisoned") = Some(committed.is_ok());
+        committed
     }
 
     pub async fn commit(mut self) -> Result<(), DbError> {
