@@ -146,11 +146,21 @@ async fn settled_status(id: Uuid, want: &str) -> (String, Option<i32>) {
     (s, code)
 }
 
-/// What the local Twilio sent whose body mentions `needle`.
-async fn stub_messages_mentioning(needle: &str) -> usize {
+/// The recipients of what the local Twilio sent whose body mentions `needle`.
+async fn stub_recipients_of(needle: &str) -> Vec<String> {
     let url = format!("{}/_stub/messages", setting("TWILIO_API_BASE_URL"));
     let all: serde_json::Value = client().get(url).send().await.unwrap().json().await.unwrap();
-    all.as_array().unwrap().iter().filter(|m| m["body"].as_str().unwrap_or_default().contains(needle)).count()
+    all.as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["body"].as_str().unwrap_or_default().contains(needle))
+        .map(|m| m["to"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// How many messages the local Twilio sent whose body mentions `needle`.
+async fn stub_messages_mentioning(needle: &str) -> usize {
+    stub_recipients_of(needle).await.len()
 }
 
 #[tokio::test]
@@ -437,6 +447,31 @@ async fn a_message_to_an_unverified_user_is_suppressed() {
     let (id, _) = queue_confirmation(Uuid::now_v7()).await;
     assert_eq!(sender_with(&[]).send_pending_now(&[id]).await.unwrap().suppressed, 1);
     assert_eq!(status_of(id).await.0, "suppressed");
+}
+
+#[tokio::test]
+async fn one_batch_sends_each_message_to_its_own_users_phone() {
+    // GIVEN two verified users, one who texted STOP, and one never verified
+    let (first, second, stopped) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let (first_phone, second_phone, stopped_phone) = (fresh_phone(), fresh_phone(), fresh_phone());
+    verify(first, &first_phone).await;
+    verify(second, &second_phone).await;
+    verify(stopped, &stopped_phone).await;
+    let _ = twiml(&inbound(&stopped_phone, "STOP", &new_sid()).await);
+    let mut queued = Vec::new();
+    for user in [first, second, stopped, Uuid::now_v7(), first] {
+        queued.push(queue_confirmation(user).await);
+    }
+    // WHEN all five are sent in one batch
+    let ids: Vec<Uuid> = queued.iter().map(|(id, _)| *id).collect();
+    let report = sender_with(&[]).send_pending_now(&ids).await.unwrap();
+    // THEN each went to its own user's phone, and the other two were suppressed
+    assert_eq!((report.sent, report.suppressed), (3, 2), "{report:?}");
+    let expected = [Some(&first_phone), Some(&second_phone), None, None, Some(&first_phone)];
+    for ((id, reference), phone) in queued.iter().zip(expected) {
+        assert_eq!(stub_recipients_of(reference).await, phone.into_iter().cloned().collect::<Vec<_>>());
+        assert_eq!(status_of(*id).await.0 == "suppressed", phone.is_none(), "{reference}");
+    }
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@
 //!   `PARLEY_SMS_MAX_ATTEMPTS` times; Twilio's 21610 (recipient opted out) marks the phone
 //!   opted out and ends the message `failed`; other Twilio refusals end it `failed_to_send`.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -187,26 +188,36 @@ impl Sender {
                 &[(&ids, Type::UUID_ARRAY), (&batch, Type::INT8), (&lease, Type::TEXT)],
             )
             .await?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for r in rows {
-            let user_id: Uuid = r.get(1);
-            let phone = tx
-                .query_opt(
-                    "SELECT phone_e164, opted_out_at IS NOT NULL FROM user_phones WHERE user_id = $1",
-                    &[(&user_id, Type::UUID)],
-                )
-                .await?;
-            claimed.push(Claimed {
-                id: r.get(0),
-                user_id,
-                body: r.get(2),
-                attempts: r.get(3),
-                phone: phone.as_ref().map(|p| p.get(0)),
-                opted_out: phone.as_ref().is_some_and(|p| p.get(1)),
-            });
+        if rows.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
         }
+        // Every leased row's phone in one read, with COMMIT behind it: the lease decided
+        // everything, the phones only say where each message goes.
+        let users: Vec<Uuid> = rows.iter().map(|r| r.get(1)).collect();
+        let phones = tx
+            .commit_with(tx.query(
+                "SELECT user_id, phone_e164, opted_out_at IS NOT NULL FROM user_phones WHERE user_id = ANY($1)",
+                &[(&users, Type::UUID_ARRAY)],
+            ))
+            .await?;
         tx.commit().await?;
-        Ok(claimed)
+        let phones: HashMap<Uuid, (String, bool)> = phones.iter().map(|p| (p.get(0), (p.get(1), p.get(2)))).collect();
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let user_id: Uuid = r.get(1);
+                let phone = phones.get(&user_id);
+                Claimed {
+                    id: r.get(0),
+                    user_id,
+                    body: r.get(2),
+                    attempts: r.get(3),
+                    phone: phone.map(|(e164, _)| e164.clone()),
+                    opted_out: phone.is_some_and(|&(_, out)| out),
+                }
+            })
+            .collect())
     }
 
     async fn send_one(&self, msg: &Claimed) -> Result<Outcome, DbError> {
