@@ -250,7 +250,7 @@ impl Drop for KillOnDrop {
 }
 
 /// How many times each function is started: its init is the median of these starts, and so is
-/// its first response where its event's work can be done again ([`Starts::Repeat`]).
+/// its first response ([`Starts::Repeat`]).
 pub const COLD_STARTS: usize = 5;
 
 /// What a function's starts after the first do.
@@ -259,9 +259,6 @@ enum Starts {
     /// Each answers one more event from the run's `make_event`, which does the same work as
     /// the first (the run's later invocations repeat it too): the first response is their median.
     Repeat,
-    /// Each stops when it asks for its first event: the first start's event did work a later
-    /// one would not (a request carrying an `Idempotency-Key` replays its first answer).
-    InitOnly,
     /// None: the run is itself the measurement (a job over seeded data, timed from its own
     /// init to its answer) or only prepares for one (a job's warm-up run).
     Once,
@@ -536,8 +533,7 @@ async fn main() {
             // backlog's cost is the growth section's.
             run_function(&name, &bin_dir, 0, Starts::Once, &|i| sample.event(i)).await;
         }
-        let starts = if sample.repeats_work() { Starts::Repeat } else { Starts::InitOnly };
-        let m = run_function(&name, &bin_dir, every_n, starts, &|i| sample.event(i)).await;
+        let m = run_function(&name, &bin_dir, every_n, Starts::Repeat, &|i| sample.event(i)).await;
         every.push((m, sample));
     }
 
