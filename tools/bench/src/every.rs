@@ -5,10 +5,11 @@
 //! name order — so each function runs its real handler path, database and all, for cold
 //! start and memory. A sample that sends an `Idempotency-Key` gets a key of its own on every
 //! invocation, and a new user of its own when it is signed in, so each does the first one's
-//! work (a new wallet) instead of replaying its answer. Webhooks get bodies signed now with the stack's secrets (a checked-in
-//! signature would be stale or, for Twilio, made for another URL): the Stripe webhook a
-//! fresh `checkout.session.completed` per invocation (stored and applied: no order, so
-//! `failed`), Twilio's status and inbound webhooks a signed form.
+//! work (a new wallet) instead of replaying its answer. Webhooks get bodies signed now with
+//! the stack's secrets (a checked-in signature would be stale or, for Twilio, made for
+//! another URL): the Stripe webhook a fresh `checkout.session.completed` per invocation
+//! (stored and applied: no order, so `failed`), Twilio's status and inbound webhooks a
+//! signed form.
 
 use std::path::Path;
 

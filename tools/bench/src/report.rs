@@ -152,8 +152,8 @@ fn budget(run: &Run<'_>) {
         .unwrap_or_default();
     println!(
         "| first response ≤ 25 ms (database connect included), every function: the median of {} starts, with its \
-         sample and, for a floor function, in its floor run too, \
-         whichever is slower | worst {}{}; the slowest single start {} ({slowest_name}) | {} |",
+         sample and, for a floor function, in its floor run too, whichever is slower | worst {}{}; the slowest \
+         single start {} ({slowest_name}) | {} |",
         crate::COLD_STARTS,
         ms(first),
         over(&|m| first_response(run, m) <= FIRST_GOAL),
@@ -465,8 +465,8 @@ fn every_table(run: &Run<'_>) {
     println!(
         "\nFirst response: the median of the starts, their range in brackets. A sample that sends an \
          `Idempotency-Key` gets a new key, and signed in a new user, on every invocation, so each does the work \
-         instead of replaying the first answer. Bold: over its goal (init 10 ms, first \
-         response 25 ms, peak RSS 24 MB and flat), or answers other than the sample's (its file name's status; a \
+         instead of replaying the first answer. Bold: over its goal (init 10 ms, first response 25 ms, peak RSS \
+         24 MB and flat), or answers other than the sample's (its file name's status; a \
          success where it names none; the answers count every start's first).\n"
     );
     let (roots, count) = run.native_roots;
