@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::phone;
 use super::twilio::{Twilio, TwilioError};
 use super::webhook::SmsSettings;
-use crate::platform::db::{Database, DbError, Tx, Type};
+use crate::platform::db::{Database, DbError, ToSql, Tx, Type};
 
 /// First retry after this long, doubling per attempt, capped at [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(60);
@@ -101,7 +101,7 @@ pub async fn enqueue(
 /// The pending rows queued under `dedupe_key` (so the effect that queued one can send it
 /// right after its transaction commits).
 pub async fn pending_with_key(db: &Database, dedupe_key: &str) -> Result<Vec<Uuid>, DbError> {
-    let tx = db.begin_service().await?;
+    let tx = db.begin_service_single().await?;
     let rows = tx
         .query("SELECT id FROM sms_messages WHERE dedupe_key = $1 AND status = 'pending'", &[(&dedupe_key, Type::TEXT)])
         .await?;
@@ -246,13 +246,19 @@ impl Sender {
             }
             Err(TwilioError::Api { code: 21610, .. }) => {
                 let tx = self.db.begin_service().await?;
-                tx.execute(
-                    "UPDATE user_phones SET opted_out_at = now(), updated_at = now()
-                     WHERE user_id = $1 AND opted_out_at IS NULL",
-                    &[(&msg.user_id, Type::UUID)],
-                )
+                let by_user: [(&(dyn ToSql + Sync), Type); 1] = [(&msg.user_id, Type::UUID)];
+                // Both writes and COMMIT in one round trip.
+                tx.commit_with(async {
+                    tokio::try_join!(
+                        tx.execute(
+                            "UPDATE user_phones SET opted_out_at = now(), updated_at = now()
+                             WHERE user_id = $1 AND opted_out_at IS NULL",
+                            &by_user,
+                        ),
+                        finish_in(&tx, msg.id, "failed", Some("opted_out"), Some(21610), None),
+                    )
+                })
                 .await?;
-                finish_in(&tx, msg.id, "failed", Some("opted_out"), Some(21610), None).await?;
                 tx.commit().await?;
                 tracing::warn!(sms_id = %msg.id, to = %masked, "Twilio 21610: recipient opted out; phone marked");
                 Ok(Outcome::Failed)
@@ -271,7 +277,7 @@ impl Sender {
                     return Ok(Outcome::Failed);
                 }
                 let next = next_attempt(Utc::now(), msg.attempts);
-                let tx = self.db.begin_service().await?;
+                let tx = self.db.begin_service_single().await?;
                 tx.execute(
                     "UPDATE sms_messages SET next_attempt_at = $2 WHERE id = $1 AND status = 'pending'",
                     &[(&msg.id, Type::UUID), (&next, Type::TIMESTAMPTZ)],
@@ -292,7 +298,7 @@ impl Sender {
         code: Option<i32>,
         sid: Option<&str>,
     ) -> Result<(), DbError> {
-        let tx = self.db.begin_service().await?;
+        let tx = self.db.begin_service_single().await?;
         finish_in(&tx, id, status, reason, code, sid).await?;
         tx.commit().await
     }
